@@ -144,6 +144,45 @@ class Busy(Exception):
     pass
 
 
+class BodyLimit:
+    """ASGI middleware: refuses request bodies over ``max_bytes`` with 413, before anything parses them."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(send)
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        response = JSONResponse(status_code=413, content={
+            "detail": f"request body too large: at most {self.max_bytes} bytes are accepted"})
+        await response({"type": "http"}, None, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     pipeline = pipeline or Pipeline(settings)
     slots = asyncio.Semaphore(settings.max_concurrent_requests)
@@ -151,6 +190,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
                          description="Ask questions about film reviews; answers are marked inside the reviews.")
     app.state.settings = settings
     app.state.pipeline = pipeline
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def require_token(request: Request) -> None:
         token = settings.api_token.get_secret_value() if settings.api_token else None
@@ -239,6 +279,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         return Health(status="ok", documents=m.documents, passages=m.passages, films=len(store.films()),
                       embedding_model=m.embedding_model)
 
+    __import__("qa.web").web.mount_web(app, settings)  # the chat page at / and web/static at /static
+    __import__("qa.web").web.install_security_headers(app)  # CSP, nosniff, no-referrer on every response
     return app
 
 

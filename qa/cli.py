@@ -42,7 +42,7 @@ class UserError(Exception):
 
 def settings_from(**overrides) -> Settings:
     """Settings from the environment, with the CLI flags that were given on top."""
-    return Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 @app.callback()

@@ -103,7 +103,8 @@ def load_path(
             docs = _load_file(path, base, fields, report)
             for doc in docs:
                 if doc.id in seen:
-                    report(Problem(doc.source, f"duplicate document id {doc.id!r} (first in {seen[doc.id]}); skipped"))
+                    report(Problem(doc.source, f"duplicate document id {doc.id!r} (first in {seen[doc.id]}); skipped",
+                                   doc.line))
                     continue
                 seen[doc.id] = doc.source
                 yield doc
@@ -205,7 +206,7 @@ def _record_to_document(record: dict[str, Any], fields: FieldMap, source: str, l
     title = record.get("title") if isinstance(record.get("title"), str) else None
     film_text = str(film).strip() if film not in (None, "") else None
     return Document(id=doc_id, text=text, film=film_text, title=title or film_text,
-                    metadata=metadata, source=source)
+                    metadata=metadata, source=source, line=line)
 
 
 def load_jsonl(path: Path, fields: FieldMap = FieldMap(), report: Report = lambda p: None) -> Iterator[Document]:

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from qa.documents import FieldMap, Problem, load_path
-from qa.embedding import load_embedder, passage_text_for_embedding
+from qa.embedding import embedder_for, passage_text_for_embedding
 from qa.passages import split_document
 from qa.schema import Document
 from qa.settings import Settings
-from qa.store import Update
+from qa.store import Update, VectorIndexConfig
 
-CHUNK_DOCUMENTS = 256  # documents embedded per step: bounds memory and keeps the progress bar moving
+# Documents embedded per step: bounds memory and keeps the progress bar moving. Each step's
+# passages are sorted by length before batching (less padding), so bigger steps pad less.
+CHUNK_DOCUMENTS = 1024
 
 
 @dataclass
@@ -33,7 +35,9 @@ class IndexReport:
     unchanged: int = 0
     passages_embedded: int = 0
     embed_seconds: float = 0.0
+    vector_index_seconds: float = 0.0
     seconds: float = 0.0
+    embedding_backend: str = ""
     generation: str | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -95,8 +99,10 @@ def index_paths(
         if on_problem:
             on_problem(p)
 
-    embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
-    update = Update(settings.index_dir, settings.embedding_model, embedder.dimension, rebuild=rebuild)
+    embedder = embedder_for(settings)
+    report.embedding_backend = embedder.backend
+    update = Update(settings.index_dir, settings.embedding_model, embedder.dimension, rebuild=rebuild,
+                    vector_index=VectorIndexConfig.from_settings(settings), embedding_backend=embedder.backend)
     progress = _Progress(quiet)
     try:
         with update as store:
@@ -129,7 +135,7 @@ def index_paths(
                 for doc in load_path(Path(path), fields, problem, int(settings.max_file_mb * 1_000_000)):
                     if doc.id in seen:
                         problem(Problem(doc.source, f"duplicate document id {doc.id!r} (already loaded from "
-                                                    "another path); skipped"))
+                                                    "another path); skipped", doc.line or 0))
                         continue
                     seen.add(doc.id)
                     digest = content_hash(doc, settings)
@@ -150,6 +156,7 @@ def index_paths(
                     report.removed += 1
             if report.changed or update.previous is None or rebuild:
                 report.generation = update.publish()
+                report.vector_index_seconds = update.publish_seconds.get("build_vector_index", 0.0)
     finally:
         progress.close()
     report.seconds = time.perf_counter() - started

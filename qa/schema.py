@@ -20,6 +20,7 @@ class Document:
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # file the review came from (for messages)
+    line: int | None = None  # its line in that file, for JSON Lines and CSV
 
 
 @dataclass(frozen=True)

@@ -33,20 +33,44 @@ class Settings(BaseSettings):
         DEFAULT_EMBEDDING_MODEL,
         description="Bundled model name, or a local sentence-transformers model folder.",
     )
-    embedding_batch_size: int = Field(64, ge=1)
+    embedding_batch_size: int = Field(64, ge=1, description="Passages embedded per batch.")
+    embedding_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="How texts are embedded: 'onnx-int8' (ONNX Runtime, dynamic int8 quantisation of the same "
+                    "model, exported locally once and cached; fastest), 'onnx' (ONNX Runtime, fp32) or 'torch' "
+                    "(sentence-transformers on PyTorch).")
+    embedding_threads: int = Field(2, ge=1, description="CPU threads used for embedding (torch / ONNX Runtime intra-op).")
+    onnx_cache_dir: Path | None = Field(
+        None, description="Where exported ONNX models are cached [default: ~/.cache/film-review-qa/onnx].")
+
+    # Vector index (chosen when an index generation is published)
+    index_type: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="FAISS index: 'flat' (exact), 'hnsw' (approximate), or 'auto': flat below "
+                            "hnsw_threshold passages, HNSW from there on.")
+    hnsw_threshold: int = Field(
+        50_000, ge=0, description="With index_type=auto, collections with at least this many passages get HNSW.")
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW neighbours per node (graph degree).")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW candidate list size while building.")
+    hnsw_ef_search: int = Field(96, ge=8, description="HNSW candidate list size while searching (stored in the index).")
 
     # Retrieval and reading
     top_k: int = Field(5, ge=1, le=50, description="Passages read per question.")
     retrieval: Literal["dense", "keyword", "hybrid"] = Field("hybrid", description="How passages are found.")
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted", description="Hybrid fusion: weighted sum of max-normalised scores, or reciprocal rank fusion.")
     dense_weight: float = Field(0.3, ge=0.0, description="Weight of the dense list against keyword (1.0) in hybrid fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (fusion=rrf).")
+    film_boost: float = Field(
+        0.5, ge=0.0, description="Added to the fused score (0-1) of passages of a film named in the question when no "
+                                 "film filter is given; 0 turns the boost off.")
     reader: Literal["span", "transformer"] = Field("span", description="Which reader marks answers.")
     reader_model: Path | None = Field(None, description="Local Hugging Face QA checkpoint (reader=transformer).")
     no_answer_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Best score below this means no answer.")
-    max_answers: int = Field(5, ge=1, le=50)
+    max_answers: int = Field(5, ge=1, le=50, description="Most answers returned per question.")
 
     # Serving
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 exposes the server to the network.")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
     api_token: SecretStr | None = Field(None, description="When set, API endpoints need 'Authorization: Bearer <token>'.")
     max_concurrent_requests: int = Field(4, ge=1, description="Reading work allowed at once; more get 503.")
-    max_body_bytes: int = Field(64_000, ge=1_000)
+    max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are refused (413) unread.")

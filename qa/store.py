@@ -7,7 +7,7 @@ Layout of an index folder::
       gen-000003/
         manifest.json     schema version, embedding model, dimension, counts
         store.sqlite      documents, passages, FTS5 table over passage text
-        vectors.faiss     IndexIDMap2(IndexFlatIP) keyed by passage pk
+        vectors.faiss     IndexIDMap2 over IndexFlatIP (exact) or IndexHNSWFlat, keyed by passage pk
 
 An update never touches the generation in use: it copies it to a temporary
 folder, changes the copy, writes everything to disk, renames the folder to
@@ -15,6 +15,14 @@ its final name and only then replaces ``CURRENT``. A crash or kill at any
 point leaves the previous generation intact and in use; leftovers of an
 interrupted update are removed by the next one. Readers notice a new
 ``CURRENT`` and reopen (see ``current_generation``).
+
+The vector index type follows the collection's size (``VectorIndexConfig``):
+exact inner product (flat) below a threshold of passages, HNSW from there on.
+Updates always work on a flat copy (HNSW cannot remove vectors); the HNSW
+graph is built from it when the generation is published, and its search
+parameter (efSearch) is stored in the manifest. Filtered dense searches over
+few passages are exact whatever the index type (the vectors are scored
+directly), so a narrow filter never loses recall to the approximate graph.
 """
 from __future__ import annotations
 
@@ -76,6 +84,75 @@ of on or she that the their them they this to was were what when where which who
 you your movie film""".split())
 
 
+# A filtered dense search over at most this many passages scores their vectors directly (exact)
+EXACT_FILTER_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class VectorIndexConfig:
+    """Which FAISS index a published generation gets (see ``choose_index_type``)."""
+
+    index_type: str = "auto"  # auto | flat | hnsw
+    hnsw_threshold: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 96
+    threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "VectorIndexConfig":
+        return cls(settings.index_type, settings.hnsw_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
+                   settings.hnsw_ef_search, settings.embedding_threads)
+
+
+def choose_index_type(passages: int, config: VectorIndexConfig) -> str:
+    """'flat' or 'hnsw' for a collection of ``passages`` vectors."""
+    if config.index_type != "auto":
+        return config.index_type
+    return "hnsw" if passages >= config.hnsw_threshold else "flat"
+
+
+def _flat_view(index: faiss.Index) -> np.ndarray:
+    """The (ntotal, d) float32 vectors stored in a flat or HNSW-flat index, without copying."""
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner = faiss.downcast_index(inner.storage)
+    if not isinstance(inner, faiss.IndexFlat):
+        raise TypeError(f"cannot read vectors from a {type(inner).__name__}")
+    if inner.ntotal == 0:
+        return np.zeros((0, inner.d), dtype=np.float32)
+    return faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
+
+
+def to_flat(vectors: faiss.Index) -> faiss.IndexIDMap2:
+    """An exact IndexIDMap2(IndexFlatIP) with the same ids and vectors (for updating)."""
+    idmap = faiss.downcast_index(vectors)
+    inner = faiss.downcast_index(idmap.index)
+    if isinstance(inner, faiss.IndexFlat):
+        return faiss.clone_index(idmap)
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(idmap.d))
+    if idmap.ntotal:
+        flat.add_with_ids(np.array(_flat_view(inner)), faiss.vector_to_array(idmap.id_map))
+    return flat
+
+
+def build_vector_index(flat: faiss.Index, index_type: str, config: VectorIndexConfig) -> faiss.Index:
+    """The index to publish, built from the exact one."""
+    if index_type == "flat":
+        return flat
+    if index_type != "hnsw":
+        raise ValueError(f"unknown index type {index_type!r}; use 'auto', 'flat' or 'hnsw'")
+    idmap = faiss.downcast_index(flat)
+    hnsw = faiss.IndexHNSWFlat(idmap.d, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = config.hnsw_ef_construction
+    hnsw.hnsw.efSearch = config.hnsw_ef_search
+    out = faiss.IndexIDMap2(hnsw)
+    if idmap.ntotal:
+        faiss.omp_set_num_threads(config.threads)
+        out.add_with_ids(np.array(_flat_view(idmap.index)), faiss.vector_to_array(idmap.id_map))
+    return out
+
+
 class IndexUnavailable(RuntimeError):
     """No usable index: missing, built with another model or schema, or damaged."""
 
@@ -88,6 +165,9 @@ class Manifest:
     documents: int = 0
     passages: int = 0
     created_at: float = 0.0
+    index_type: str = "flat"
+    hnsw_ef_search: int = 0
+    embedding_backend: str = ""
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
@@ -127,18 +207,40 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
 class Store:
     """One generation of the index, open for reading (and for writing when updating)."""
 
-    def __init__(self, path: Path, manifest: Manifest, conn: sqlite3.Connection, vectors: faiss.Index):
+    def __init__(self, path: Path, manifest: Manifest, conn: sqlite3.Connection, vectors: faiss.Index,
+                 read_only: bool = False):
         self.path = path
         self.manifest = manifest
         self.conn = conn
         self.vectors = vectors
+        self.read_only = read_only  # a published generation never changes: lookups can be cached
         self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+        inner = faiss.downcast_index(faiss.downcast_index(vectors).index)
+        self._hnsw = inner if isinstance(inner, faiss.IndexHNSW) else None
+        if self._hnsw is not None and manifest.hnsw_ef_search:
+            self._hnsw.hnsw.efSearch = manifest.hnsw_ef_search
+
+    @property
+    def index_type(self) -> str:
+        return "hnsw" if self._hnsw is not None else "flat"
+
+    def _cached(self, key: str, compute):
+        if not self.read_only:
+            return compute()
+        if key not in self._cache:
+            value = compute()
+            self._cache.setdefault(key, value)
+        return self._cache[key]
 
     # ----- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, index_dir: Path, embedding_model: str | None = None) -> "Store":
-        """The generation in use, for reading. Checks schema and (if given) the model."""
+    def open(cls, index_dir: Path, embedding_model: str | None = None, ef_search: int | None = None) -> "Store":
+        """The generation in use, for reading. Checks schema and (if given) the model.
+
+        ``ef_search`` overrides the HNSW search depth stored in the manifest (for benchmarks).
+        """
         name = current_generation(index_dir)
         if name is None:
             raise IndexUnavailable(f"no index in {index_dir}; build it with `qa index`")
@@ -155,7 +257,9 @@ class Store:
         if vectors.ntotal != manifest.passages:
             raise IndexUnavailable(f"the index in {path} is inconsistent ({vectors.ntotal} vectors for "
                                    f"{manifest.passages} passages); rebuild it with `qa index --rebuild`")
-        return cls(path, manifest, conn, vectors)
+        if ef_search:
+            manifest.hnsw_ef_search = ef_search
+        return cls(path, manifest, conn, vectors, read_only=True)
 
     def close(self) -> None:
         self.conn.close()
@@ -173,14 +277,19 @@ class Store:
         return self._rows("SELECT count(*) FROM passages")[0][0]
 
     def films(self) -> list[tuple[str, int]]:
-        """Every film title in the index with its number of reviews, by title."""
-        rows = self._rows("SELECT film, count(*) FROM documents WHERE film IS NOT NULL AND film != '' "
-                          "GROUP BY film ORDER BY film")
-        return [(r[0], r[1]) for r in rows]
+        """Every film title in the index with its number of reviews, by title (cached per generation)."""
+        def compute() -> list[tuple[str, int]]:
+            rows = self._rows("SELECT film, count(*) FROM documents WHERE film IS NOT NULL AND film != '' "
+                              "GROUP BY film ORDER BY film")
+            return [(r[0], r[1]) for r in rows]
+        return list(self._cached("films", compute))
 
     def metadata_keys(self) -> set[str]:
-        rows = self._rows("SELECT DISTINCT j.key FROM documents, json_each(documents.metadata) AS j")
-        return {r[0] for r in rows}
+        """Every metadata key used by some document (cached per generation: /ask checks filters with it)."""
+        def compute() -> frozenset[str]:
+            rows = self._rows("SELECT DISTINCT j.key FROM documents, json_each(documents.metadata) AS j")
+            return frozenset(r[0] for r in rows)
+        return set(self._cached("metadata_keys", compute))
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
@@ -222,24 +331,63 @@ class Store:
             values = [value] if isinstance(value, str) else list(value)
             marks = ",".join("?" * len(values))
             column = FILTER_COLUMNS.get(key)
-            if column is None:
-                column = "json_extract(d.metadata, ?)"
+            if not values:
+                clauses.append("0")
+                continue
+            if column is None:  # a metadata field: a scalar, or a list of which any may match
+                clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.metadata, ?) AS j "
+                               f"WHERE CAST(j.value AS TEXT) COLLATE NOCASE IN ({marks}))")
                 params.append(f'$."{key}"')
-            clauses.append(f"{column} IN ({marks})" if values else "0")
-            if key in ("film", "title"):
-                clauses[-1] = f"{column} COLLATE NOCASE IN ({marks})" if values else "0"
+            else:
+                nocase = " COLLATE NOCASE" if key in ("film", "title") else ""
+                clauses.append(f"{column}{nocase} IN ({marks})")
             params.extend(str(v) for v in values)
         where = " AND ".join(clauses) or "1"
         rows = self._rows(f"SELECT p.pk FROM passages p JOIN documents d ON d.pk = p.document_pk WHERE {where}",
                           params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def _id_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted pks, their rows in the vector storage)."""
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            ids = faiss.vector_to_array(faiss.downcast_index(self.vectors).id_map)
+            order = np.argsort(ids, kind="stable")
+            return ids[order], order
+        return self._cached("id_lookup", compute)
+
+    def _exact_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top ``k`` among ``allowed`` pks, scoring their stored vectors directly."""
+        with self._lock:
+            sorted_ids, rows = self._id_lookup()
+            if not len(sorted_ids):
+                return []
+            allowed = np.unique(np.asarray(allowed, dtype=np.int64))
+            pos = np.minimum(np.searchsorted(sorted_ids, allowed), len(sorted_ids) - 1)
+            where = pos[sorted_ids[pos] == allowed]  # allowed pks that have a vector
+            if not len(where):
+                return []
+            storage = _flat_view(faiss.downcast_index(self.vectors).index)
+            scores = storage[rows[where]] @ query.reshape(-1).astype(np.float32)
+        pks = sorted_ids[where]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(pks[i]), float(scores[i])) for i in top]
+
     def dense_search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pk, cosine similarity) of the ``k`` nearest passages, optionally among ``allowed`` pks."""
+        """(pk, cosine similarity) of the ``k`` nearest passages, optionally among ``allowed`` pks.
+
+        A filter is applied inside the search: up to ``EXACT_FILTER_MAX`` allowed passages are
+        scored exactly; a wider filter is passed to FAISS as an ID selector.
+        """
         if self.vectors.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             return []
+        if allowed is not None and len(allowed) <= EXACT_FILTER_MAX:
+            return self._exact_among(query, k, allowed)
         params = None
-        if allowed is not None:
+        if self._hnsw is not None:
+            params = faiss.SearchParametersHNSW(efSearch=max(self._hnsw.hnsw.efSearch, k))
+            if allowed is not None:
+                params.sel = faiss.IDSelectorBatch(allowed)
+        elif allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
@@ -324,11 +472,15 @@ class Update:
     generation and leaves the one in use untouched.
     """
 
-    def __init__(self, index_dir: Path, embedding_model: str, dimension: int, rebuild: bool = False):
+    def __init__(self, index_dir: Path, embedding_model: str, dimension: int, rebuild: bool = False,
+                 vector_index: VectorIndexConfig | None = None, embedding_backend: str = ""):
         self.index_dir = index_dir
         self.embedding_model = embedding_model
         self.dimension = dimension
         self.rebuild = rebuild
+        self.vector_index = vector_index or VectorIndexConfig()
+        self.embedding_backend = embedding_backend
+        self.publish_seconds: dict[str, float] = {}
         self.store: Store | None = None
         self.previous: str | None = None
         self._lock_file = None
@@ -347,7 +499,8 @@ class Update:
         self.previous = current_generation(self.index_dir)
         self._tmp = self.index_dir / f"{self._next_name()}.tmp-{os.getpid()}"
         self._tmp.mkdir()
-        manifest = Manifest(SCHEMA_VERSION, self.embedding_model, self.dimension, created_at=time.time())
+        manifest = Manifest(SCHEMA_VERSION, self.embedding_model, self.dimension, created_at=time.time(),
+                            embedding_backend=self.embedding_backend)
         db = self._tmp / "store.sqlite"
         if self.previous and not self.rebuild:
             old = Store.open(self.index_dir, self.embedding_model)
@@ -358,7 +511,7 @@ class Update:
                 with old._lock:
                     old.conn.backup(dest)
                 dest.close()
-                vectors = faiss.clone_index(old.vectors)
+                vectors = to_flat(old.vectors)  # updates need remove_ids: work on an exact copy
             finally:
                 old.close()
         else:
@@ -380,7 +533,13 @@ class Update:
         store.manifest.documents = store.count_documents()
         store.manifest.passages = store.count_passages()
         store.conn.close()
-        faiss.write_index(store.vectors, str(self._tmp / "vectors.faiss"))
+        index_type = choose_index_type(store.manifest.passages, self.vector_index)
+        started = time.perf_counter()
+        vectors = build_vector_index(store.vectors, index_type, self.vector_index)
+        self.publish_seconds["build_vector_index"] = time.perf_counter() - started
+        store.manifest.index_type = index_type
+        store.manifest.hnsw_ef_search = self.vector_index.hnsw_ef_search if index_type == "hnsw" else 0
+        faiss.write_index(vectors, str(self._tmp / "vectors.faiss"))
         (self._tmp / "manifest.json").write_text(json.dumps(asdict(store.manifest), indent=2), encoding="utf-8")
         for f in self._tmp.iterdir():
             with open(f, "rb") as handle:

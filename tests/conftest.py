@@ -1,0 +1,39 @@
+"""Shared fixtures: settings for a throw-away index, and the shipped reviews indexed once."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = ROOT / "documents"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def shipped_settings(tmp_path_factory) -> Settings:
+    """An index of documents/, built once per test session."""
+    from qa.indexing import index_paths
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("shipped") / "index")
+    report = index_paths([DOCUMENTS], settings)
+    assert report.added >= 13 and not report.problems
+    return settings
+
+
+def shared_data(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED.joinpath("data", *parts)
+    if not path.exists():
+        pytest.skip(f"../shared/data not found ({path}): this test needs the shared data sets")
+    return path

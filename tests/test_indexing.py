@@ -1,0 +1,83 @@
+"""Indexing: incremental updates by content hash, removals, and bad input that never loses stored work."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from qa.indexing import index_paths
+from qa.settings import Settings
+from qa.store import Store, current_generation
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    (folder / "alien.md").write_text("---\ntitle: Alien\n---\nSigourney Weaver plays Ripley.\n\nSet aboard the Nostromo.")
+    (folder / "jaws.md").write_text("---\ntitle: Jaws\n---\nRobert Shaw plays Quint.")
+    return folder
+
+
+def test_first_run_adds_everything(reviews, settings):
+    report = index_paths([reviews], settings)
+    assert (report.added, report.passages_embedded, report.problems) == (2, 3, [])
+    assert Store.open(settings.index_dir).count_passages() == 3
+
+
+def test_unchanged_collection_embeds_nothing_and_keeps_the_generation(reviews, settings):
+    index_paths([reviews], settings)
+    generation = current_generation(settings.index_dir)
+    report = index_paths([reviews], settings)
+    assert (report.unchanged, report.passages_embedded, report.changed) == (2, 0, False)
+    assert current_generation(settings.index_dir) == generation
+
+
+def test_changed_document_is_reembedded_and_removed_one_dropped(reviews, settings):
+    index_paths([reviews], settings)
+    (reviews / "jaws.md").write_text("---\ntitle: Jaws\n---\nRoy Scheider plays Brody.")
+    (reviews / "alien.md").unlink()
+    report = index_paths([reviews], settings)
+    assert (report.added, report.updated, report.removed, report.passages_embedded) == (0, 1, 1, 1)
+    store = Store.open(settings.index_dir)
+    assert [d for d, _ in store.films()] == ["Jaws"]
+    assert "Brody" in store.document("jaws").text
+
+
+def test_indexing_another_path_keeps_the_first(reviews, settings, tmp_path):
+    index_paths([reviews], settings)
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"id": "r1", "text": "Fargo is set in Minnesota.", "film": "Fargo"}) + "\n")
+    report = index_paths([extra], settings)
+    assert (report.added, report.removed) == (1, 0)
+    assert Store.open(settings.index_dir).count_documents() == 3
+
+
+def test_a_file_that_becomes_unreadable_keeps_its_stored_documents(reviews, settings):
+    index_paths([reviews], settings)
+    (reviews / "jaws.md").write_bytes(b"\xff\xfe broken encoding")
+    report = index_paths([reviews], settings)
+    assert report.removed == 0 and any("not valid UTF-8" in str(p) for p in report.problems)
+    assert Store.open(settings.index_dir).document("jaws") is not None
+
+
+def test_a_missing_folder_removes_nothing(reviews, settings, tmp_path):
+    index_paths([reviews], settings)
+    moved = tmp_path / "moved"
+    shutil.move(reviews, moved)
+    report = index_paths([reviews], settings)
+    assert report.removed == 0 and "no such file or folder" in str(report.problems[0])
+    assert Store.open(settings.index_dir).count_documents() == 2
+
+
+def test_rebuild_reembeds_everything(reviews, settings):
+    index_paths([reviews], settings)
+    report = index_paths([reviews], settings, rebuild=True)
+    assert report.added == 2 and report.passages_embedded == 3
+
+
+def test_changing_the_passage_size_reembeds(reviews, settings):
+    index_paths([reviews], settings)
+    report = index_paths([reviews], Settings(index_dir=settings.index_dir, max_passage_words=50))
+    assert report.updated == 2
