@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 import logging
 from dataclasses import asdict
 from typing import Annotated
@@ -29,6 +30,10 @@ log = logging.getLogger("qa.api")
 MAX_QUESTION_CHARS = 1000
 MAX_HISTORY_TURNS = 50
 BUSY_WAIT_SECONDS = 2.0  # how long a request waits for a free reading slot before a 503
+# A question needs one character that is neither white space nor a control character
+# (control characters are turned into spaces).
+VISIBLE_CHARACTER = r"[^\s\u0000-\u001f\u007f-\u009f]"
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
 
 
 # ----- request and response shapes -------------------------------------------------------------
@@ -45,7 +50,8 @@ class AskRequest(BaseModel):
         "question": "who plays Sera?", "top_k": 5, "filters": {"film": "Leaving Las Vegas"},
         "history": [{"question": "who directed Leaving Las Vegas?", "answer": "Mike Figgis"}]}]})
 
-    question: str = Field(..., max_length=MAX_QUESTION_CHARS, description="The question, in plain words.")
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS, description="The question, in plain words.",
+                          json_schema_extra={"pattern": VISIBLE_CHARACTER})
     top_k: int = Field(5, ge=1, le=50, description="How many passages are read.")
     filters: dict[str, str | list[str]] | None = Field(
         None, description="Metadata to match: document_id, film, or any metadata field; a list means any of.")
@@ -55,10 +61,9 @@ class AskRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def not_blank(cls, value: str) -> str:
+        value = _CONTROL.sub(" ", value)
         if not value.strip():
             raise ValueError("the question is empty; type a question such as 'who plays Sera?'")
-        if "\x00" in value:
-            raise ValueError("the question contains a NUL character")
         return value
 
 
