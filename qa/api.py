@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from qa.pipeline import BadRequest, Pipeline, Result
 from qa.settings import Settings
 from qa.store import IndexUnavailable
+from qa.web import install_security_headers, mount_web
 
 log = logging.getLogger("qa.api")
 
@@ -284,8 +285,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         return Health(status="ok", documents=m.documents, passages=m.passages, films=len(store.films()),
                       embedding_model=m.embedding_model)
 
-    __import__("qa.web").web.mount_web(app, settings)  # the chat page at / and web/static at /static
-    __import__("qa.web").web.install_security_headers(app)  # CSP, nosniff, no-referrer on every response
+    mount_web(app, settings)  # the chat page at / and web/static at /static
+    install_security_headers(app)  # CSP, nosniff, no-referrer on every response
     return app
 
 

@@ -1,0 +1,310 @@
+"""The browser chat at ``/``, its static files, and the security headers of every response.
+
+The page works in two ways that render the same conversation:
+
+* with JavaScript (``web/static/app.js``), the page calls ``POST /ask`` and
+  builds each reply in the browser, keeping the turns in memory;
+* without it, the form posts to ``POST /`` with the earlier turns in hidden
+  fields, and the server renders the whole conversation here.
+
+Templates are Jinja2 with autoescaping on: every string from a review or a user
+is escaped. The Content-Security-Policy forbids inline scripts and styles.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qa.conversation import find_film
+from qa.settings import Settings
+from qa.store import IndexUnavailable
+
+log = logging.getLogger("qa.web")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+SUGGESTIONS_FILE = WEB_DIR / "suggestions.json"
+SUGGESTIONS_SHOWN = 4
+MAX_CARRIED_TURNS = 50  # same bound as the API's history
+TOKEN_REQUIRED = "This server answers only requests that carry an API token, which this page cannot send."
+
+# Confidence in words, from the answer's score in [0, 1]: the one place the thresholds live
+# (the page's JavaScript receives them from the template).
+CONFIDENCE = ((0.7, "confident"), (0.45, "likely"), (0.0, "unsure"))
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+# /docs and /redoc (fastapi-offline) start Swagger UI and ReDoc with an inline script.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+def confidence_word(score: float) -> str:
+    return next(word for threshold, word in CONFIDENCE if score >= threshold)
+
+
+# ----- security headers ------------------------------------------------------------------------
+
+class SecurityHeaders:
+    """ASGI middleware adding the CSP and friends to every HTTP response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        docs = any(path == p or path.startswith(p + "/") for p in DOCS_PATHS)
+        extra = [(b"content-security-policy", (DOCS_CSP if docs else CSP).encode()),
+                 (b"x-content-type-options", b"nosniff"),
+                 (b"referrer-policy", b"no-referrer")]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in extra if k not in names)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_security_headers(app: FastAPI) -> None:
+    app.add_middleware(SecurityHeaders)
+
+
+# ----- what the page shows ---------------------------------------------------------------------
+
+@dataclass
+class Marked:
+    """A passage with the answer span marked: ``before`` + ``mark`` + ``after``."""
+    document_id: str
+    film: str | None
+    before: str
+    mark: str
+    after: str
+    document_start: int  # of the passage; the mark's document offsets follow from it
+    score: float | None = None
+
+    @property
+    def mark_start(self) -> int:
+        return self.document_start + len(self.before)
+
+    @property
+    def mark_end(self) -> int:
+        return self.mark_start + len(self.mark)
+
+
+@dataclass
+class AnswerView:
+    text: str
+    film: str | None
+    score: float
+    passage: Marked | None
+
+    @property
+    def confidence(self) -> str:
+        return confidence_word(self.score)
+
+
+@dataclass
+class Reply:
+    question: str
+    understood: str | None = None  # the resolved question, when it differs from the typed one
+    answers: list[AnswerView] = field(default_factory=list)
+    passages: list[Marked] = field(default_factory=list)  # the passages read (nothing marked)
+    no_answer: bool = False
+    error: str | None = None
+    carried: str | None = None  # the turn as JSON, for the no-JS form's hidden field
+
+    @property
+    def best(self) -> AnswerView | None:
+        return self.answers[0] if self.answers else None
+
+
+class CarriedTurn(BaseModel):
+    """An earlier turn as the no-JS form carries it; offsets point into the review in the index."""
+    model_config = ConfigDict(extra="ignore")
+    question: str = Field(..., min_length=1, max_length=1000)
+    understood: str | None = Field(None, max_length=2000)
+    answer: str | None = Field(None, max_length=1000)
+    film: str | None = Field(None, max_length=500)
+    score: float | None = Field(None, ge=0, le=1)
+    document_id: str | None = Field(None, max_length=500)
+    passage_start: int | None = Field(None, ge=0)
+    passage_end: int | None = Field(None, ge=0)
+    start: int | None = Field(None, ge=0)
+    end: int | None = Field(None, ge=0)
+
+    def history(self) -> dict[str, Any]:
+        return {"question": self.question, "answer": self.answer, "film": self.film}
+
+
+def marked(text: str, start: int, end: int, document_id: str, film: str | None, document_start: int,
+           score: float | None = None) -> Marked:
+    return Marked(document_id=document_id, film=film, before=text[:start], mark=text[start:end],
+                  after=text[end:], document_start=document_start, score=score)
+
+
+def reply_from_response(resp) -> Reply:
+    """The view of an ``AskResponse``: answers with their passage, the span marked by its offsets."""
+    passages = {p.id: p for p in resp.passages}
+    answers = []
+    for a in resp.answers:
+        p = passages.get(a.passage_id)
+        where = marked(p.text, a.start, a.end, p.document_id, p.film, p.document_start) if p else None
+        answers.append(AnswerView(text=a.text, film=a.film, score=a.score, passage=where))
+    read = [marked(p.text, 0, 0, p.document_id, p.film, p.document_start, p.score) for p in resp.passages]
+    reply = Reply(question=resp.question,
+                  understood=resp.resolved_question if resp.resolved_question != resp.question else None,
+                  answers=answers, passages=read, no_answer=resp.no_answer)
+    carried = CarriedTurn(question=resp.question, understood=reply.understood, film=resp.film)
+    if answers:
+        best, p = resp.answers[0], passages.get(resp.answers[0].passage_id)
+        carried.answer, carried.score, carried.film = best.text, best.score, best.film or resp.film
+        if p:
+            carried.document_id, carried.passage_start = p.document_id, p.document_start
+            carried.passage_end, carried.start, carried.end = p.document_start + len(p.text), best.start, best.end
+    reply.carried = carried.model_dump_json(exclude_none=True)
+    return reply
+
+
+def reply_from_carried(turn: CarriedTurn, store) -> Reply:
+    """An earlier turn, its passage looked up in the index (so only the index's text is shown)."""
+    reply = Reply(question=turn.question, understood=turn.understood, no_answer=turn.answer is None,
+                  carried=turn.model_dump_json(exclude_none=True))
+    if turn.answer is None:
+        return reply
+    passage = None
+    doc = store.document(turn.document_id) if store is not None and turn.document_id else None
+    ps, pe, s, e = turn.passage_start, turn.passage_end, turn.start, turn.end
+    if doc is not None and None not in (ps, pe, s, e) and ps <= pe <= len(doc.text) and s <= e <= pe - ps:
+        passage = marked(doc.text[ps:pe], s, e, doc.id, doc.film, ps)
+    reply.answers = [AnswerView(text=turn.answer, film=turn.film, score=turn.score or 0.0, passage=passage)]
+    return reply
+
+
+def parse_carried(values: list[str]) -> list[CarriedTurn]:
+    """The hidden ``turn`` fields; a damaged one is dropped rather than failing the page."""
+    turns = []
+    for value in values[-MAX_CARRIED_TURNS:]:
+        try:
+            turns.append(CarriedTurn.model_validate_json(value))
+        except ValidationError:
+            log.info("dropped an unreadable carried turn")
+    return turns
+
+
+def load_suggestions(titles: list[str]) -> list[dict[str, str]]:
+    """Curated questions (``web/suggestions.json``) about films that are in the index."""
+    try:
+        items = json.loads(SUGGESTIONS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("no usable %s", SUGGESTIONS_FILE)
+        return []
+    return [s for s in items if find_film(s["film"], titles)]
+
+
+def pick_suggestions(suggestions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The first curated question (the classic "who plays Sera?"), then a few others at random."""
+    first, rest = suggestions[:1], suggestions[1:]
+    return first + random.sample(rest, min(SUGGESTIONS_SHOWN - len(first), len(rest)))
+
+
+def plain_error(exc: Exception) -> str:
+    """What went wrong, in words for the person at the page."""
+    from qa.api import Busy
+    from qa.pipeline import BadRequest
+
+    if isinstance(exc, Busy):
+        return "The server is busy answering other questions. Try again in a moment."
+    if isinstance(exc, IndexUnavailable):
+        return "The reviews are not available right now (the index is missing or being rebuilt). Try again shortly."
+    if isinstance(exc, BadRequest):
+        return f"That question cannot be asked: {exc}."
+    return "Something went wrong on the server. Try again; if it keeps happening, tell the operator."
+
+
+# ----- the routes ------------------------------------------------------------------------------
+
+def mount_web(app: FastAPI, settings: Settings) -> None:
+    """Serve the chat page at ``/`` (GET and the no-JS POST) and ``web/static`` at ``/static``."""
+    from qa.api import AskRequest, Turn, result_to_response
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    page = env.get_template("index.html")
+    router = APIRouter(include_in_schema=False)
+
+    def store_or_none():
+        try:
+            return app.state.pipeline.store
+        except IndexUnavailable as err:
+            log.warning("page without index: %s", err)
+            return None
+
+    def render(replies: list[Reply], film: str | None = None, question: str = "", notice: str | None = None,
+               status: int = 200) -> HTMLResponse:
+        store = store_or_none()
+        titles = [t for t, _ in store.films()] if store is not None else []
+        suggestions = load_suggestions(titles)
+        html = page.render(
+            replies=replies, film=film, question=question, titles=titles, notice=notice,
+            index_ready=store is not None,
+            suggestions=pick_suggestions(suggestions),
+            confidence=json.dumps(CONFIDENCE),
+        )
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    @router.get("/", response_class=HTMLResponse)
+    def chat() -> HTMLResponse:
+        return render([])
+
+    @router.post("/", response_class=HTMLResponse)
+    async def chat_post(request: Request) -> HTMLResponse:
+        form = await request.form()
+        question = str(form.get("question") or "").strip()
+        film_text = str(form.get("film") or "").strip()
+        store = store_or_none()
+        carried = parse_carried([str(v) for v in form.getlist("turn")])
+        replies = [reply_from_carried(t, store) for t in carried]
+
+        if form.get("action") == "clear-film":
+            return render(replies, None, question)
+        titles = [t for t, _ in store.films()] if store is not None else []
+        film = find_film(film_text, titles) if film_text else None
+        if film_text and film is None:
+            return render(replies, None, question, notice=f"There is no film called “{film_text}” in the reviews; "
+                                                          "pick one from the list or leave the film empty.")
+        if not question:
+            return render(replies, film, question, notice="Type a question first, such as “who plays Sera?”.")
+        if settings.api_token:  # the form cannot send a token: it must not be a way around it
+            return render([*replies, Reply(question=question, error=TOKEN_REQUIRED)], film, question, status=401)
+        try:
+            req = AskRequest(question=question, filters={"film": film} if film else None,
+                             history=[Turn(**t.history()) for t in carried])
+            reply = reply_from_response(result_to_response(await app.state.answer(req)))
+        except ValidationError as err:
+            reply = Reply(question=question, error="That question cannot be asked: " +
+                          "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors()) + ".")
+        except Exception as err:  # shown in the conversation; the question stays in the input
+            if not isinstance(err, IndexUnavailable):
+                log.exception("no-JS ask failed")
+            reply = Reply(question=question, error=plain_error(err))
+        if reply.error:
+            return render([*replies, reply], film, question)
+        return render([*replies, reply], film)
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
