@@ -8,7 +8,6 @@ trace or a file path (the server log has the details).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import logging
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from qa.auth import COOKIE, authorized
 from qa.pipeline import BadRequest, Pipeline, Result
 from qa.settings import Settings
 from qa.store import IndexUnavailable
@@ -199,11 +199,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def require_token(request: Request) -> None:
-        token = settings.api_token.get_secret_value() if settings.api_token else None
-        if not token:
-            return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not authorized(api_token(settings), request.headers.get("authorization"), request.cookies.get(COOKIE)):
             raise PermissionError
 
     auth = [Depends(require_token)]
@@ -288,6 +284,10 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     mount_web(app, settings)  # the chat page at / and web/static at /static
     install_security_headers(app)  # CSP, nosniff, no-referrer on every response
     return app
+
+
+def api_token(settings: Settings) -> str | None:
+    return settings.api_token.get_secret_value() if settings.api_token else None
 
 
 def ask_with_history(pipeline: Pipeline, req: AskRequest) -> Result:

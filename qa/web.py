@@ -21,10 +21,11 @@ from typing import Any
 
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qa.auth import COOKIE, authorized, same, session_value
 from qa.conversation import find_film
 from qa.settings import Settings
 from qa.store import IndexUnavailable
@@ -35,7 +36,6 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 SUGGESTIONS_FILE = WEB_DIR / "suggestions.json"
 SUGGESTIONS_SHOWN = 4
 MAX_CARRIED_TURNS = 50  # same bound as the API's history
-TOKEN_REQUIRED = "This server answers only requests that carry an API token, which this page cannot send."
 
 # Confidence in words, from the answer's score in [0, 1]: the one place the thresholds live
 # (the page's JavaScript receives them from the template).
@@ -245,7 +245,15 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     page = env.get_template("index.html")
+    signin_page = env.get_template("signin.html")
     router = APIRouter(include_in_schema=False)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+
+    def signed_in(request: Request) -> bool:
+        return authorized(token, request.headers.get("authorization"), request.cookies.get(COOKIE))
+
+    def signin(error: str | None = None, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(signin_page.render(error=error), status_code=status, headers={"Cache-Control": "no-store"})
 
     def store_or_none():
         try:
@@ -268,11 +276,28 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
     @router.get("/", response_class=HTMLResponse)
-    def chat() -> HTMLResponse:
-        return render([])
+    def chat(request: Request) -> HTMLResponse:
+        return render([]) if signed_in(request) else signin()
+
+    @router.post("/signin", response_class=HTMLResponse)
+    async def signin_post(request: Request) -> Response:
+        given = str((await request.form()).get("token") or "")
+        if not token or not same(given, token):
+            return signin("That token is not right; check it and try again.", status=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, session_value(token), httponly=True, samesite="strict", path="/")
+        return response
+
+    @router.post("/signout")
+    def signout() -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
 
     @router.post("/", response_class=HTMLResponse)
     async def chat_post(request: Request) -> HTMLResponse:
+        if not signed_in(request):
+            return signin("Sign in first: this server needs its API token.", status=401)
         form = await request.form()
         question = str(form.get("question") or "").strip()
         film_text = str(form.get("film") or "").strip()
@@ -289,8 +314,6 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                                                           "pick one from the list or leave the film empty.")
         if not question:
             return render(replies, film, question, notice="Type a question first, such as “who plays Sera?”.")
-        if settings.api_token:  # the form cannot send a token: it must not be a way around it
-            return render([*replies, Reply(question=question, error=TOKEN_REQUIRED)], film, question, status=401)
         try:
             req = AskRequest(question=question, filters={"film": film} if film else None,
                              history=[Turn(**t.history()) for t in carried])

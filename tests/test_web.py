@@ -263,12 +263,24 @@ def test_no_js_errors_appear_in_plain_words_with_the_question_kept(client, pipel
     assert Page(res.text).textarea_value(res.text) == "who plays Sera?"
 
 
-def test_no_js_form_is_no_way_around_the_api_token(tmp_path, pipeline):
+def test_with_an_api_token_the_chat_signs_in_once_and_then_works(tmp_path, pipeline):
     settings = Settings(index_dir=tmp_path / "index", api_token="s3cret")
     client = TestClient(create_app(settings, pipeline))
+    page = client.get("/")
+    assert page.status_code == 200 and 'action="/signin"' in page.text and 'id="conversation"' not in page.text
     res = client.post("/", data={"question": "who plays Sera?"})
-    assert res.status_code == 401 and "carry an API token" in res.text and not pipeline.calls
-    assert client.get("/").status_code == 200
+    assert res.status_code == 401 and "Sign in first" in res.text and not pipeline.calls
+    assert client.post("/ask", json={"question": "who plays Sera?"}).status_code == 401
+    wrong = client.post("/signin", data={"token": "guess"})
+    assert wrong.status_code == 401 and "not right" in wrong.text and "qa_session" not in wrong.headers.get("set-cookie", "")
+    signed = client.post("/signin", data={"token": "s3cret"}, follow_redirects=False)
+    cookie = signed.headers["set-cookie"]
+    assert signed.status_code == 303 and "HttpOnly" in cookie and "SameSite=strict" in cookie and "s3cret" not in cookie
+    assert 'id="conversation"' in client.get("/").text
+    assert client.post("/ask", json={"question": "who plays Sera?"}).status_code == 200
+    assert client.post("/", data={"question": "who plays Sera?"}).status_code == 200 and pipeline.calls
+    client.post("/signout")
+    assert client.post("/ask", json={"question": "who plays Sera?"}).status_code == 401
 
 
 def test_no_js_empty_question_asks_for_one(client, pipeline):

@@ -186,7 +186,7 @@ function addExpander(block) {
 
 function describeFailure(status, body) {
   const detail = body && typeof body.detail === "string" ? body.detail : "";
-  if (status === 401) return "The server asks for an API token, which this page does not have.";
+  if (status === 401) return "Your sign-in has ended or the API token changed: reload the page to sign in again.";
   if (status === 422) return `That question cannot be asked: ${detail || "the server could not use it"}.`;
   if (status === 503 || status === 413) return detail || "The server cannot answer right now. Try again shortly.";
   if (status >= 500) return "Something went wrong on the server. Try again in a moment.";
