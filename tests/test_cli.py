@@ -72,3 +72,17 @@ def test_help_lists_every_command():
     result = subprocess.run([sys.executable, "-m", "qa", "--help"], cwd=ROOT, text=True, capture_output=True)
     for command in ("index", "search", "ask", "info", "serve", "eval"):
         assert command in result.stdout
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "none")}
+    result = subprocess.run([sys.executable, "-m", "qa", "--debug", "info"], cwd=ROOT, env=env, text=True,
+                            capture_output=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_bad_setting_in_the_environment_is_a_clear_error(tmp_path):
+    env = {**os.environ, "QA_TOP_K": "500", "QA_INDEX_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "qa", "info"], cwd=ROOT, env=env, text=True,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2 and "top_k" in result.stderr and "Traceback" not in result.stderr

@@ -81,3 +81,23 @@ def test_changing_the_passage_size_reembeds(reviews, settings):
     index_paths([reviews], settings)
     report = index_paths([reviews], Settings(index_dir=settings.index_dir, max_passage_words=50))
     assert report.updated == 2
+
+
+def test_a_file_that_vanishes_mid_run_is_reported_and_the_rest_indexed(reviews, settings, monkeypatch):
+    import qa.documents
+
+    real = qa.documents.find_files
+    monkeypatch.setattr(qa.documents, "find_files",
+                        lambda root, report: [*real(root, report), root / "vanished.md"])
+    report = index_paths([reviews], settings)
+    assert report.added == 2
+    assert any("vanished.md" in str(p) and "disappeared" in str(p) for p in report.problems)
+
+
+def test_a_huge_single_paragraph_is_indexed_in_windows(settings, tmp_path):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "wall.md").write_text("---\ntitle: Wall\n---\n" + "This sentence goes on. " * 3000)
+    report = index_paths([folder], settings)
+    store = Store.open(settings.index_dir)
+    assert report.added == 1 and store.count_passages() >= 3000 * 4 // 200
