@@ -131,6 +131,16 @@ class DocumentOut(BaseModel):
     text: str
 
 
+class ErrorOut(BaseModel):
+    detail: str = Field(..., description="What was wrong, in words a person can act on.")
+
+
+ERRORS = {
+    401: {"model": ErrorOut, "description": "An API token is configured and the request has no valid one."},
+    503: {"model": ErrorOut, "description": "No usable index, or the server is busy; retry later."},
+}
+
+
 def result_to_response(result: Result) -> AskResponse:
     return AskResponse(
         question=result.question,
@@ -249,18 +259,19 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.answer = answer
 
     @app.post("/ask", response_model=AskResponse, dependencies=auth,
-              responses={422: {"description": "The request cannot be used; `detail` says why."},
-                         503: {"description": "No index, or the server is busy; retry later."}})
+              responses={**ERRORS, 413: {"model": ErrorOut, "description": "The request body is too large."},
+                         422: {"model": ErrorOut, "description": "The request cannot be used; `detail` says why."}})
     async def ask(req: AskRequest) -> AskResponse:
         """Answer a question from the indexed reviews."""
         return result_to_response(await answer(req))
 
-    @app.get("/films", response_model=list[Film], dependencies=auth)
+    @app.get("/films", response_model=list[Film], dependencies=auth, responses=ERRORS)
     def films() -> list[Film]:
         """The films in the index, by title, with their number of reviews."""
         return [Film(title=t, reviews=n) for t, n in pipeline.store.films()]
 
-    @app.get("/documents/{document_id:path}", response_model=DocumentOut, dependencies=auth)
+    @app.get("/documents/{document_id:path}", response_model=DocumentOut, dependencies=auth,
+             responses={**ERRORS, 404: {"model": ErrorOut, "description": "No document with that id."}})
     def document(document_id: str) -> DocumentOut | JSONResponse:
         """A whole review, by id (ids are looked up in the index, never used as paths)."""
         doc = pipeline.store.document(document_id)
@@ -268,7 +279,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
             return JSONResponse(status_code=404, content={"detail": f"no document with id {document_id!r}"})
         return DocumentOut(id=doc.id, film=doc.film, title=doc.title, text=doc.text)
 
-    @app.get("/healthz", response_model=Health)
+    @app.get("/healthz", response_model=Health,
+             responses={503: {"model": Health, "description": "No usable index."}})
     def healthz() -> Health | JSONResponse:
         """Whether the index is loaded, and what it holds."""
         try:

@@ -29,7 +29,7 @@ def test_no_server_errors_and_responses_match_the_schema(app):
     checked = []
     for operation in operations(app):
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def call(case):
             response = case.call()
             assert response.status_code < 500, (case.method, case.path, case.body, response.text)
