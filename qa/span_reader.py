@@ -222,10 +222,11 @@ def _subtree_spans(tok: Any) -> list[tuple[int, int]]:
     return spans
 
 
-def sentence_candidates(doc: Any, sent: Any) -> list[tuple[int, int, str]]:
-    """Token spans ``(start, end, kind)`` proposed for one sentence."""
+def sentence_candidates(doc: Any, sent: Any, doc_ents: list[Any], doc_chunks: list[Any]) -> list[tuple[int, int, str]]:
+    """Token spans ``(start, end, kind)`` proposed for one sentence (``doc.ents`` and
+    ``doc.noun_chunks`` are passed in: spaCy rebuilds them on every access)."""
     spans: list[tuple[int, int, str]] = []
-    ents = [e for e in doc.ents if e.start >= sent.start and e.end <= sent.end]
+    ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
     for ent in ents:
         spans.append((ent.start, ent.end, "ent_" + _ENTITY_GROUPS.get(ent.label_, "other")))
     # "Savannah, Georgia": place, comma, place.
@@ -238,7 +239,7 @@ def sentence_candidates(doc: Any, sent: Any) -> list[tuple[int, int, str]]:
     for start, end in _title_runs(sent):
         if end - start >= 1 and not (end - start == 1 and start == sent.start):
             spans.append((start, end, "title"))
-    for chunk in doc.noun_chunks:
+    for chunk in doc_chunks:
         if chunk.start >= sent.start and chunk.end <= sent.end:
             spans.append((chunk.start, chunk.end, "np"))
     for tok in sent:
@@ -258,10 +259,9 @@ def sentence_candidates(doc: Any, sent: Any) -> list[tuple[int, int, str]]:
     return spans
 
 
-def quoted_candidates(doc: Any, sent: Any) -> list[tuple[int, int]]:
-    """Character spans inside quotes or <em>/<i> tags of a sentence."""
+def quoted_candidates(text: str, sent: Any) -> list[tuple[int, int]]:
+    """Character spans inside quotes or <em>/<i> tags of a sentence (``text`` is the doc's)."""
     out = []
-    text = doc.text
     for pattern in _QUOTE_PAIRS:
         for m in pattern.finditer(text, sent.start_char, sent.end_char):
             out.append((m.start(1), m.end(1)))
@@ -440,16 +440,18 @@ class SpanReader:
         candidates: list[Candidate] = []
         rows: list[np.ndarray] = []
         passage_cov = [self._coverage(info, doc) for doc in docs]
+        doc_ents = [list(doc.ents) for doc in docs]
+        doc_chunks = [list(doc.noun_chunks) for doc in docs]
         for si, (pi, sent) in enumerate(sentences):
             doc = docs[pi]
             sinfo = self._sentence_info(info, sent)
             seen: set[tuple[int, int]] = set()
-            for cand in self._candidates(pi, si, doc, sent):
+            for cand in self._candidates(pi, si, doc, passages[pi].text, sent, doc_ents[pi], doc_chunks[pi]):
                 if (cand.start, cand.end) in seen:
                     continue
                 seen.add((cand.start, cand.end))
                 candidates.append(cand)
-                rows.append(self._features(info, doc, sent, sinfo, cand, float(sims[si]), max_sim, passage_cov[pi]))
+                rows.append(self._features(info, doc, passages[pi].text, sent, sinfo, cand, float(sims[si]), max_sim, passage_cov[pi]))
         if not rows:
             return info, [], np.zeros((0, len(FEATURES)))
         matrix = np.vstack(rows)
@@ -462,13 +464,16 @@ class SpanReader:
         return info, candidates, matrix
 
     # -- internals
-    def _candidates(self, pi: int, si: int, doc: Any, sent: Any) -> Iterable[Candidate]:
-        text = doc.text
+    def _candidates(
+        self, pi: int, si: int, doc: Any, passage_text: str, sent: Any, ents: list[Any], chunks: list[Any]
+    ) -> Iterable[Candidate]:
+        # ``passage_text`` is ``doc.text``, which spaCy rebuilds on every access.
+        text = passage_text
         char_spans = [
             (doc[tok_start].idx, doc[tok_end - 1].idx + len(doc[tok_end - 1]), kind)
-            for tok_start, tok_end, kind in sentence_candidates(doc, sent)
+            for tok_start, tok_end, kind in sentence_candidates(doc, sent, ents, chunks)
         ]
-        char_spans += [(start, end, "quoted") for start, end in quoted_candidates(doc, sent)]
+        char_spans += [(start, end, "quoted") for start, end in quoted_candidates(text, sent)]
         for start, end, kind in char_spans:
             cleaned = clean_span(text, start, end)
             if cleaned is None:
@@ -497,6 +502,7 @@ class SpanReader:
         self,
         info: QuestionInfo,
         doc: Any,
+        passage_text: str,
         sent: Any,
         sinfo: _SentenceInfo,
         cand: Candidate,
@@ -513,7 +519,7 @@ class SpanReader:
         put("bias_kind_" + cand.kind, 1.0)
         span = doc[cand.tok_start : cand.tok_end]
         n = len(span)
-        text = doc.text[cand.start : cand.end]
+        text = passage_text[cand.start : cand.end]
 
         # Answer type.
         expected = _EXPECTED_KINDS[info.answer_type]
@@ -570,8 +576,8 @@ class SpanReader:
         put("max_sent_sim", max_sim)
 
         # Film-review patterns around the span.
-        left = doc.text[max(sent.start_char, cand.start - 60) : cand.start]
-        right = doc.text[cand.end : min(sent.end_char, cand.end + 40)]
+        left = passage_text[max(sent.start_char, cand.start - 60) : cand.start]
+        right = passage_text[cand.end : min(sent.end_char, cand.end + 40)]
         hits = cue_hits(left, right)
         if info.cue in hits:
             put("cue_match", 1.0)
@@ -583,7 +589,7 @@ class SpanReader:
 
     @staticmethod
     def _inner_types(doc: Any, span: Any) -> set[str]:
-        kinds = {"ent_" + _ENTITY_GROUPS.get(e.label_, "other") for e in span.ents}
+        kinds = {"ent_" + _ENTITY_GROUPS.get(t.ent_type_, "other") for t in span if t.ent_type_}
         if any(_YEAR_RE.match(t.text) for t in span):
             kinds.add("year")
         return kinds
