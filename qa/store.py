@@ -86,6 +86,10 @@ you your movie film""".split())
 
 # A filtered dense search over at most this many passages scores their vectors directly (exact)
 EXACT_FILTER_MAX = 20_000
+# Keyword queries leave out words found in more passages than this share (or count), see query_terms
+COMMON_TERM_FRACTION = 0.02
+COMMON_TERM_MIN = 2_000
+DF_CACHE_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,10 @@ class VectorIndexConfig:
     """Which FAISS index a published generation gets (see ``choose_index_type``)."""
 
     index_type: str = "auto"  # auto | flat | hnsw
-    hnsw_threshold: int = 50_000
+    hnsw_threshold: int = 20_000
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 96
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 512
     threads: int = 2
 
     @classmethod
@@ -392,10 +396,37 @@ class Store:
         scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
-    def keyword_search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pk, BM25 score, higher is better) from the FTS5 table; ``query`` is plain words."""
+    def document_frequency(self, term: str) -> int:
+        """How many passages contain ``term`` (after FTS5's stemming); cached per generation."""
+        cache = self._cache.setdefault("df", {}) if self.read_only else {}
+        value = cache.get(term)
+        if value is None:
+            if len(cache) > DF_CACHE_MAX:
+                cache.clear()
+            value = cache[term] = self._rows("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                                             (f'"{term}"',))[0][0]
+        return value
+
+    def query_terms(self, query: str) -> list[str]:
+        """The words of ``query`` that are searched: no stopwords, and no very common words.
+
+        A word in more than ``max(COMMON_TERM_FRACTION * passages, COMMON_TERM_MIN)`` passages
+        adds almost nothing to BM25 but makes FTS5 score every passage that has it; it is left
+        out as long as a rarer word remains (the rarest word is always kept).
+        """
         terms = list(dict.fromkeys(t for t in re.findall(r"\w+", query.lower())
                                    if len(t) > 1 and t not in STOPWORDS))
+        total = self.manifest.passages if self.read_only else self.count_passages()
+        limit = max(COMMON_TERM_FRACTION * total, COMMON_TERM_MIN)
+        if len(terms) < 2 or total <= COMMON_TERM_MIN:
+            return terms
+        frequency = {t: self.document_frequency(t) for t in terms}
+        kept = [t for t in terms if frequency[t] <= limit]
+        return kept or [min(terms, key=lambda t: frequency[t])]
+
+    def keyword_search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(pk, BM25 score, higher is better) from the FTS5 table; ``query`` is plain words."""
+        terms = self.query_terms(query)
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
@@ -404,8 +435,8 @@ class Store:
         if allowed is not None:
             if len(allowed) == 0:
                 return []
-            sql += f" AND rowid IN ({','.join('?' * len(allowed))})"
-            params.extend(int(a) for a in allowed)
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"  # one parameter, however many pks
+            params.append(json.dumps([int(a) for a in allowed]))
         sql += " ORDER BY bm25(passages_fts) LIMIT ?"
         params.append(k)
         return [(r[0], float(r[1])) for r in self._rows(sql, params)]

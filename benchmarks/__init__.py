@@ -1,0 +1,1 @@
+"""Benchmark scripts (not tests): each writes its figures into BENCHMARKS.md."""
