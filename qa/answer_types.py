@@ -75,10 +75,14 @@ _CUE_RULES: list[tuple[re.Pattern[str], Cue]] = [
     (re.compile(r"\bplay\w*|\bvoice\w*|\bportray\w*|\bcast\b|\brole\b|\bstar\w*|\bwho(?:'s| is| was)\b"), Cue.ROLE),
 ]
 
-# Question words that say nothing about where the answer is in the text.
+# Question words that say nothing about where the answer is in the text. The verbs of the
+# film-review patterns (play, direct, base, set, ...) are here too: the cue features carry
+# them, and "play" must not make any casting sentence look like the answer to "who plays Sera?".
 GENERIC_WORDS = frozenset(
     """who whom whose what which where when why how year film movie reviewer review think
-    feel say opinion picture one thing do does did be is was are were 's""".split()
+    feel say opinion picture one thing do does did be is was are were 's
+    play star portray voice cast role direct director write writer base adapt set take place
+    release make shoot compose composer""".split()
 )
 
 

@@ -38,6 +38,7 @@ class Resolved:
     question: str
     film: str | None
     filters: dict[str, Any] | None
+    carried: bool = False  # the film came from earlier turns, not from this question or a filter
 
 
 def _fold(text: str) -> str:
@@ -166,4 +167,5 @@ def resolve_question(
         resolved = rewrite(question, film) if film else question
     if film and not filtered_film:
         filters = {**(filters or {}), "film": film}
-    return Resolved(question=resolved, film=film, filters=filters)
+    carried = bool(film) and not named and not isinstance(filtered_film, str)
+    return Resolved(question=resolved, film=film, filters=filters, carried=carried)

