@@ -4,6 +4,10 @@ Run from the repository root, after the index exists (``index_bench.py --full``)
 
     nice -n 10 .venv/bin/python benchmarks/latency_bench.py                       # 50,000 reviews
     nice -n 10 .venv/bin/python benchmarks/latency_bench.py --index-dir /work/bench-index/shipped-onnx-int8 --label shipped
+    nice -n 10 .venv/bin/python benchmarks/latency_bench.py --clients 8 --seconds 60 --requests 100000 --label load
+
+The last is the load test: 8 clients for 60 s (bounded, it stops by itself), reporting
+errors (any status but 200, a 503 included), latency and how much the server's memory grew.
 
 Starts ``qa serve`` on 127.0.0.1 (a free port) over the index, waits until ``/healthz``
 answers, sends 10 warm-up questions, then for each client count (1 and 4) a bounded
@@ -59,9 +63,11 @@ def percentile(values: list[float], q: float) -> float:
     return values[i]
 
 
-def run_clients(url: str, qs: list[str], clients: int, per_client: int) -> dict:
+def run_clients(url: str, qs: list[str], clients: int, per_client: int, seconds: float | None = None) -> dict:
+    """``clients`` threads each send up to ``per_client`` questions, stopping early after ``seconds``."""
     import httpx
 
+    deadline = time.perf_counter() + seconds if seconds else None
     latencies: list[float] = []
     server_ms: list[float] = []
     errors: list[str] = []
@@ -70,6 +76,8 @@ def run_clients(url: str, qs: list[str], clients: int, per_client: int) -> dict:
     def client(c: int) -> None:
         with httpx.Client(timeout=60) as http:
             for i in range(per_client):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return
                 q = qs[(c * per_client + i) % len(qs)]
                 started = time.perf_counter()
                 try:
@@ -92,7 +100,7 @@ def run_clients(url: str, qs: list[str], clients: int, per_client: int) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    return {"clients": clients, "requests": clients * per_client, "ok": len(latencies), "errors": len(errors),
+    return {"clients": clients, "requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
             "error_kinds": sorted(set(errors)), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
             "p99": percentile(latencies, 99), "server_p50": percentile(server_ms, 50),
             "throughput": len(latencies) / wall, "wall": wall}
@@ -104,6 +112,8 @@ def main() -> None:
     parser.add_argument("--label", default="imdb")
     parser.add_argument("--requests", type=int, default=100, help="requests per client")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="stop each client run after this long (the load test: --clients 8 --seconds 60)")
     args = parser.parse_args()
     started_machine = machine()
     port = free_port()
@@ -132,7 +142,11 @@ def main() -> None:
         qs = questions()
         run_clients(url, qs[-10:], 1, 10)  # warm-up
         rss_idle, _ = memory_mb(server.pid)
-        results = [run_clients(url, qs, c, args.requests) for c in args.clients]
+        results = []
+        for c in args.clients:
+            before, _ = memory_mb(server.pid)
+            results.append(run_clients(url, qs, c, args.requests, args.seconds))
+            results[-1]["rss_growth"] = memory_mb(server.pid)[0] - before
         rss, hwm = memory_mb(server.pid)
     finally:
         server.terminate()
@@ -142,13 +156,14 @@ def main() -> None:
             server.kill()
     for r in results:
         print(json.dumps(r), flush=True)
-    rows = [[r["clients"], r["requests"], r["errors"], f"{r['p50']:.0f}", f"{r['p95']:.0f}", f"{r['p99']:.0f}",
-             f"{r['server_p50']:.0f}", f"{r['throughput']:.1f}"] for r in results]
+    rows = [[r["clients"], r["requests"], f"{r['wall']:.0f}", r["errors"], f"{r['p50']:.0f}", f"{r['p95']:.0f}",
+             f"{r['p99']:.0f}", f"{r['server_p50']:.0f}", f"{r['throughput']:.1f}", f"{r['rss_growth']:+.0f}"]
+            for r in results]
     body = (f"Server: `qa serve` on 127.0.0.1 over `{args.index_dir}` ({health.get('documents')} reviews, "
             f"{health.get('passages')} passages), default settings. Questions: the factual and SubjQA dev "
             "questions in turn, no filters, no history.\n\n")
-    body += table(["clients", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "server took_ms p50",
-                   "throughput req/s"], rows)
+    body += table(["clients", "requests", "seconds", "errors", "p50 ms", "p95 ms", "p99 ms", "server took_ms p50",
+                   "throughput req/s", "RSS growth MB"], rows)
     body += (f"\n\nServer memory with the index loaded: {rss_idle:.0f} MB after warm-up, {rss:.0f} MB after the "
              f"runs (peak {hwm:.0f} MB).")
     if any(r["errors"] for r in results):

@@ -119,3 +119,22 @@ def test_overload_gets_quick_503s_with_retry_after(shipped_settings, monkeypatch
         if response.status_code == 503:
             assert response.headers["Retry-After"] == "1" and "busy" in response.json()["detail"]
             assert done < answered  # refused at once, not queued behind the slow question
+
+
+def test_a_short_bounded_load_gives_no_errors_and_no_memory_growth(shipped_settings):
+    """The CI form of benchmarks/latency_bench.py --clients 8 --seconds 60 (the full load test)."""
+    from benchmarks.latency_bench import run_clients
+
+    def rss_mb() -> float:
+        status = open("/proc/self/status").read()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+    questions = ["who plays Sera?", "who directed Fargo?", "where is Jaws set?", "when was Casablanca released?"]
+    with Server(create_app(shipped_settings)) as server:
+        run_clients(server.url, questions, 2, 4)  # warm-up: models and index loaded
+        before = rss_mb()
+        result = run_clients(server.url, questions, clients=8, per_client=6, seconds=60)
+        growth = rss_mb() - before
+    assert result["errors"] == 0, result["error_kinds"]
+    assert result["ok"] > 0
+    assert growth < 150, f"memory grew by {growth:.0f} MB over {result['ok']} questions"
