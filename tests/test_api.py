@@ -101,3 +101,11 @@ def test_oversized_bodies_are_refused_before_parsing(client):
     big = {"question": "who?", "history": [{"question": "q" * 900}] * 100}
     response = client.post("/ask", json=big)
     assert response.status_code == 413 and "too large" in response.json()["detail"]
+
+
+def test_static_files_do_not_reach_outside_the_web_folder(client):
+    for path in ["/static/../qa/settings.py", "/static/%2e%2e/qa/settings.py", "/static/..%2fpyproject.toml",
+                 "/static//etc/passwd"]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "pydantic" not in response.text and "root:" not in response.text
