@@ -148,7 +148,7 @@ def test_page_renders_an_empty_conversation_with_suggestions_and_the_film_list(c
         options == ["<b>Bold</b> Film", "Jaws", "Leaving Las Vegas"]
     # suggestions only for films in the index: here Leaving Las Vegas and Jaws
     suggested = [a["data-question"] for t, a in page.attrs if t == "button" and "data-question" in a]
-    assert suggested == ["Who plays Sera?", "Where was Jaws shot?"]
+    assert suggested == ["Who plays Sera?", "Who plays Quint?"]
 
 
 def test_page_has_no_inline_script_style_or_handlers(client):
