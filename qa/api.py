@@ -146,7 +146,7 @@ def result_to_response(result: Result) -> AskResponse:
         question=result.question,
         resolved_question=result.resolved_question,
         film=result.film,
-        answers=[AnswerOut(**{k: v for k, v in asdict(a).items()}) for a in result.answers],
+        answers=[AnswerOut(**{**asdict(a), "score": round(a.score, 4)}) for a in result.answers],
         passages=[PassageOut(id=p.id, document_id=p.document_id, film=p.film, title=p.title, text=p.text,
                              score=p.score, document_start=p.document_start) for p in result.passages],
         no_answer=result.no_answer,
