@@ -51,7 +51,7 @@ HOSTILE = [
     "' OR 1=1; DROP TABLE documents; --",
     "\"quoted\" AND NEAR(sera) OR * ^ : ( )",      # FTS5 query syntax must be inert
     "who " * 240,                                 # long but under the limit
-    "\ud800" if False else "who plays \u0000 Sera?",
+    "who plays \u0000 Sera?",                    # a NUL character inside
 ]
 
 
