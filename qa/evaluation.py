@@ -62,13 +62,17 @@ def f1_score(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
 def score(prediction: str | None, golds: Sequence[str]) -> tuple[float, float]:
     """(exact match, F1) of one prediction; ``None`` means 'no answer'."""
     if not golds:
         return (1.0, 1.0) if prediction is None else (0.0, 0.0)
     if prediction is None:
         return 0.0, 0.0
-    em = max(float(normalize_answer(prediction) == normalize_answer(g)) for g in golds)
+    em = max(exact_match(prediction, g) for g in golds)
     return em, max(f1_score(prediction, g) for g in golds)
 
 

@@ -13,20 +13,20 @@ import argparse
 import gzip
 import json
 import os
-import re
-import string
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.schema import Passage  # noqa: E402
+from qa.evaluation import exact_match, f1_score  # noqa: E402
+from qa.passages import split_document  # noqa: E402
+from qa.schema import Document, Passage  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 FACTUAL_DEV = SHARED / "imdb-reviews" / "factual-qa-dev.jsonl"
@@ -34,72 +34,19 @@ IMDB_REVIEWS = SHARED / "imdb-reviews" / "reviews.jsonl.gz"
 SUBJQA_MOVIES_DEV = SHARED / "subjqa-movies" / "dev.jsonl"
 
 MAX_PASSAGE_WORDS = 200  # the brief: paragraphs longer than ~200 words become sentence windows
-_SENTENCE_RE = re.compile(r"\S.*?(?:[.!?]+(?=\s|$)|$)", re.S)
 
 
 # --------------------------------------------------------------------------- passages
 
 
 def split_passages(doc_id: str, text: str, max_words: int = MAX_PASSAGE_WORDS) -> list[Passage]:
-    """Paragraphs (split on blank lines); long ones cut into windows of whole sentences."""
-    passages: list[Passage] = []
-    for m in re.finditer(r"(?:(?!\n\s*\n).)+", text, re.S):
-        para_start, para = m.start(), m.group()
-        stripped = para.strip()
-        if not stripped:
-            continue
-        para_start += para.index(stripped)
-        for start, end in _windows(stripped, max_words):
-            piece = stripped[start:end]
-            passages.append(
-                Passage(id=f"{doc_id}#{len(passages)}", document_id=doc_id, text=piece, document_start=para_start + start)
-            )
-    for p in passages:
-        assert text[p.document_start : p.document_end] == p.text
-    return passages
-
-
-def _windows(para: str, max_words: int) -> Iterable[tuple[int, int]]:
-    if len(para.split()) <= max_words:
-        yield 0, len(para)
-        return
-    win_start, win_end, words = None, 0, 0
-    for m in _SENTENCE_RE.finditer(para):
-        n = len(m.group().split())
-        if win_start is not None and words + n > max_words:
-            yield win_start, win_end
-            win_start, words = None, 0
-        if win_start is None:
-            win_start = m.start()
-        win_end, words = m.end(), words + n
-    if win_start is not None:
-        yield win_start, win_end
+    """The review's passages exactly as `qa index` cuts them."""
+    return split_document(Document(id=doc_id, text=text), max_words)
 
 
 # --------------------------------------------------------------------------- metric
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(gold))
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not p or not g:
-        return float(p == g)
-    common = sum((Counter(p) & Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
+# The product's own SQuAD-style metrics (qa.evaluation), so both tools measure alike.
+token_f1 = f1_score
 
 
 def best_over_golds(metric: Any, prediction: str, golds: list[str]) -> float:
