@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 _REFERENCE = re.compile(
@@ -58,17 +59,40 @@ def normalize_title(text: str) -> str:
     return text[4:] if text.startswith("the ") else text
 
 
+@dataclass(frozen=True)
+class TitleIndex:
+    """Normalised title -> title, to find named films by looking up runs of a text's words."""
+
+    by_key: dict[str, str]
+    max_words: int
+
+
+@lru_cache(maxsize=8)
+def title_index(titles: tuple[str, ...]) -> TitleIndex:
+    """The index of ``titles`` (built once per distinct list: per index generation in practice)."""
+    by_key: dict[str, str] = {}
+    for title in titles:
+        key = normalize_title(title)
+        if len(key) >= _MIN_TITLE_CHARS:
+            by_key.setdefault(key, title)
+    return TitleIndex(by_key, max((len(k.split()) for k in by_key), default=0))
+
+
+def find_title(text: str, index: TitleIndex) -> str | None:
+    """The longest indexed title named in ``text``; the cost grows with the text, not the titles."""
+    words = normalize_title(text).split()
+    best, best_len = None, 0
+    for i in range(len(words)):
+        for j in range(i + 1, min(len(words), i + index.max_words) + 1):
+            key = " ".join(words[i:j])
+            if len(key) > best_len and key in index.by_key:
+                best, best_len = index.by_key[key], len(key)
+    return best
+
+
 def find_film(text: str, titles: Iterable[str]) -> str | None:
     """The longest known title named in ``text`` (case, punctuation, a missing 'The' forgiven)."""
-    haystack = f" {normalize_title(text)} "
-    best: tuple[int, str] | None = None
-    for title in titles:
-        needle = normalize_title(title)
-        if len(needle) < _MIN_TITLE_CHARS:
-            continue
-        if f" {needle} " in haystack and (best is None or len(needle) > best[0]):
-            best = (len(needle), title)
-    return best[1] if best else None
+    return find_title(text, title_index(tuple(titles)))
 
 
 def _title_span(text: str, title: str) -> tuple[int, int] | None:

@@ -26,7 +26,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from qa.conversation import normalize_title
+from qa.conversation import find_title, title_index
 from qa.schema import Passage
 from qa.settings import Settings
 from qa.store import STOPWORDS, Filters, Store
@@ -170,39 +170,10 @@ def _normalise(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
 
 # ----- film-aware retrieval ---------------------------------------------------------------------
 
-MAX_TITLE_WORDS = 12
-
-
-def _title_lookup(store: Store) -> dict[str, str]:
-    """normalised title -> title, for every film of the index (cached per index generation)."""
-    def compute() -> dict[str, str]:
-        lookup: dict[str, str] = {}
-        for title, _ in store.films():
-            key = normalize_title(title)
-            if len(key) >= 3 and len(key.split()) <= MAX_TITLE_WORDS:
-                lookup.setdefault(key, title)
-        return lookup
-    return store._cached("title_lookup", compute)
-
-
 def named_film(store: Store, question: str) -> str | None:
-    """The longest film title of the index named in the question, else None.
-
-    Looks up every run of the question's words (not every title), so the cost does not
-    grow with the number of films.
-    """
-    lookup = _title_lookup(store)
-    if not lookup:
-        return None
-    words = normalize_title(question).split()
-    best: str | None = None
-    best_len = 0
-    for i in range(len(words)):
-        for j in range(i + 1, min(len(words), i + MAX_TITLE_WORDS) + 1):
-            key = " ".join(words[i:j])
-            if len(key) > best_len and key in lookup:
-                best, best_len = lookup[key], len(key)
-    return best
+    """The longest film title of the index named in the question, else None."""
+    index = store._cached("title_index", lambda: title_index(tuple(title for title, _ in store.films())))
+    return find_title(question, index)
 
 
 def _merge(*lists: list[tuple[int, float]]) -> list[tuple[int, float]]:
