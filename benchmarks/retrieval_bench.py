@@ -14,8 +14,8 @@ dense, keyword and hybrid retrieval (weighted sum and RRF), with per-question se
 item as the filter (the target) and without any filter.
 ``--shipped``: the same measures on the small shipped ``documents/`` with the questions of
 ``benchmarks/shipped-questions.jsonl`` (written for this benchmark, one gold review each).
-``--sweep``: recall@5 and MRR for a grid of fusion settings on the IMDB and SubjQA
-questions, to choose ``fusion``/``dense_weight`` on both kinds of questions at once.
+``--sweep``: recall@5 and MRR for a grid of fusion settings and document weights on the IMDB and SubjQA
+questions, to choose ``fusion``/``dense_weight``/``document_weight`` on both kinds of questions at once.
 ``--e2e``: ``qa eval --mode end-to-end`` figures (top-1 exact match and F1, recall) for the
 IMDB questions over 50,000 reviews and for SubjQA with the item filter; this runs the reader.
 A review is found at rank r when one of its passages is the r-th distinct review among the
@@ -86,11 +86,14 @@ def hybrid_configs(settings) -> list[tuple[str, dict]]:
     from qa.settings import Settings
 
     default = Settings.model_fields
+    document = settings.document_weight
     return [
-        (f"hybrid, weighted sum, dense_weight {settings.dense_weight}",
-         dict(mode="hybrid", fusion="weighted", dense_weight=settings.dense_weight)),
-        (f"hybrid, RRF k={settings.rrf_k}, dense_weight 1.0",
-         dict(mode="hybrid", fusion="rrf", dense_weight=1.0, rrf_k=settings.rrf_k)),
+        (f"hybrid, weighted sum, dense_weight {settings.dense_weight}, document_weight {document}",
+         dict(mode="hybrid", fusion="weighted", dense_weight=settings.dense_weight, document_weight=document)),
+        (f"hybrid, weighted sum, dense_weight {settings.dense_weight}, document_weight 0",
+         dict(mode="hybrid", fusion="weighted", dense_weight=settings.dense_weight, document_weight=0.0)),
+        (f"hybrid, RRF k={settings.rrf_k}, dense_weight 1.0, document_weight {document}",
+         dict(mode="hybrid", fusion="rrf", dense_weight=1.0, rrf_k=settings.rrf_k, document_weight=document)),
     ] if default else []
 
 
@@ -123,7 +126,8 @@ def imdb(backend: str) -> None:
             f"{store.index_type} vector index, embedded with {store.manifest.embedding_backend or '?'}); "
             f"{len(questions)} questions of `factual-qa-dev.jsonl`, no filter.\n\n")
     body += table(["retrieval", "recall@1", "recall@5", "recall@20", "MRR", "search p50 ms"], rows)
-    body += ("\n\nThe default (`QA_FUSION`, `QA_DENSE_WEIGHT`) is the first hybrid row. 'search' is "
+    body += ("\n\nThe default (`QA_FUSION`, `QA_DENSE_WEIGHT`, `QA_DOCUMENT_WEIGHT`) is the first hybrid row; "
+             "the next one is the same without document evidence. 'search' is "
              f"`retrieve()` for {DEPTH} passages (question embedding + both searches + fusion).")
     write_section("retrieval-imdb", "Retrieval quality: factual questions over 50,000 reviews", body,
                   started_machine)
@@ -193,22 +197,24 @@ def sweep(backend: str) -> None:
     subj_store = open_store(ensure_subjqa(backend))
     embed = embedder_for(settings_for(BENCH_INDEX, embedding_backend=backend)).encode
     imdb_q, subj_q = load(IMDB_QUESTIONS), load(SUBJQA_QUESTIONS)
-    grid = [("weighted", w, 60) for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)]
-    grid += [("rrf", w, k) for k in (10, 60) for w in (0.5, 1.0, 1.5)]
+    document = settings_for(BENCH_INDEX).document_weight
+    grid = [("weighted", w, 60, document) for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)]
+    grid += [("rrf", w, k, document) for k in (10, 60) for w in (0.5, 1.0, 1.5)]
+    grid += [("weighted", 0.3, 60, d) for d in (0.0, 0.3, 0.5, 1.0, 1.5) if d != document]
     rows = []
-    for fusion, w, k in grid:
-        kwargs = dict(mode="hybrid", fusion=fusion, dense_weight=w, rrf_k=k)
+    for fusion, w, k, d in grid:
+        kwargs = dict(mode="hybrid", fusion=fusion, dense_weight=w, rrf_k=k, document_weight=d)
         a = measure(imdb_store, embed, imdb_q, **kwargs)
         b = measure(subj_store, embed, subj_q, "item_id", **kwargs)
         c = measure(subj_store, embed, subj_q, **kwargs)
-        print(fusion, w, k, a["R@5"], b["R@3"], c["R@5"], flush=True)
-        rows.append([fusion, w, k if fusion == "rrf" else "", f"{a['R@5']:.3f}", f"{a['MRR']:.3f}",
+        print(fusion, w, k, d, a["R@5"], b["R@3"], c["R@5"], flush=True)
+        rows.append([fusion, w, k if fusion == "rrf" else "", d, f"{a['R@5']:.3f}", f"{a['MRR']:.3f}",
                      f"{b['R@3']:.3f}", f"{c['R@5']:.3f}", f"{c['MRR']:.3f}"])
     body = ("Hybrid settings on both kinds of questions: factual, name-bearing questions over 50,000 IMDB "
             "reviews, and subjective SubjQA questions (with the item filter, and over all 259 reviews "
             "without it).\n\n")
-    body += table(["fusion", "dense_weight", "rrf_k", "IMDB R@5", "IMDB MRR", "SubjQA item-filter R@3",
-                   "SubjQA no-filter R@5", "SubjQA no-filter MRR"], rows)
+    body += table(["fusion", "dense_weight", "rrf_k", "document_weight", "IMDB R@5", "IMDB MRR",
+                   "SubjQA item-filter R@3", "SubjQA no-filter R@5", "SubjQA no-filter MRR"], rows)
     write_section("retrieval-sweep", "Choosing the fusion", body, started_machine)
 
 

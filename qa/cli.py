@@ -56,6 +56,9 @@ def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders to index [default: documents/].")] = None,
     index_dir: IndexDir = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from an empty index (re-embed everything).")] = False,
+    upgrade: Annotated[bool, typer.Option(
+        "--upgrade", help="Only bring an index of an older schema up to date (seconds, no re-embedding); "
+                          "indexing any paths also does it.")] = False,
     id_field: IdField = "id",
     text_field: TextField = "text",
     film_field: FilmField = "film",
@@ -66,6 +69,11 @@ def index(
     from qa.indexing import index_paths
 
     settings = settings_from(index_dir=index_dir, max_passage_words=max_passage_words)
+    if upgrade:
+        if paths:
+            raise UserError("`qa index --upgrade` takes no paths: it changes nothing but the index's schema")
+        upgrade_index(settings.index_dir)
+        return
     paths = paths or [settings.documents_dir]
 
     def show(problem: Problem) -> None:
@@ -79,11 +87,28 @@ def index(
     if report.passages_embedded:
         summary += f" ({rate:.0f} passages/s)"
     summary += f" in {report.seconds:.1f}s"
+    if report.upgraded_from is not None:
+        summary += f"; index upgraded from schema version {report.upgraded_from}"
     if report.problems:
         summary += f"; {len(report.problems)} problem(s) reported above"
     err.print(summary)
     if report.added + report.updated + report.unchanged == 0 and report.problems:
         raise typer.Exit(1)
+
+
+def upgrade_index(index_dir: Path) -> None:
+    """``qa index --upgrade``: the index in ``index_dir`` brought to this program's schema."""
+    import time
+
+    from qa.store import SCHEMA_VERSION, upgrade
+
+    started = time.perf_counter()
+    generation = upgrade(index_dir)
+    if generation is None:
+        err.print(f"the index in {index_dir} already has schema version {SCHEMA_VERSION}; nothing to do")
+    else:
+        err.print(f"upgraded {index_dir} to schema version {SCHEMA_VERSION} ({generation}) "
+                  f"in {time.perf_counter() - started:.1f}s")
 
 
 @app.command()

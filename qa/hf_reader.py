@@ -12,8 +12,10 @@ on the right so that index 0 is always a real token.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,21 +45,29 @@ class TransformerReader:
     model in batches of ``batch_size``. A span's score is its softmax
     probability against the null answer and every other valid span of its
     window, so it lies in [0, 1] and is comparable across passages.
+
+    A ``reader.json`` beside the weights (written by
+    ``training/train_span_model.py``) may give the window size and stride the
+    model was trained with and its ``no_answer_threshold``; arguments given
+    here win over it.
     """
 
     def __init__(
         self,
         model_path: str | os.PathLike[str],
-        max_length: int = 384,
-        stride: int = 128,
+        max_length: int | None = None,
+        stride: int | None = None,
         batch_size: int = 16,
         max_answer_tokens: int = 30,
         top_n: int = 3,
         device: str = "cpu",
     ) -> None:
         self.model_path = str(model_path)
-        self.max_length = max_length
-        self.stride = stride
+        config = _reader_config(Path(model_path))
+        self.max_length = max_length or int(config.get("max_length", 384))
+        self.stride = stride or int(config.get("stride", 128))
+        threshold = config.get("no_answer_threshold")
+        self.threshold: float | None = float(threshold) if threshold is not None else None
         self.batch_size = batch_size
         self.max_answer_tokens = max_answer_tokens
         self.top_n = top_n
@@ -171,6 +181,20 @@ class TransformerReader:
             for score, (_, start, end) in mine[: self.top_n]:
                 answers.append(Answer.in_passage(passage, start, end, min(max(score, 0.0), 1.0)))
         return answers
+
+
+def _reader_config(folder: Path) -> dict[str, Any]:
+    """The folder's ``reader.json`` settings, or {} when it has none."""
+    path = folder / "reader.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return config
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:

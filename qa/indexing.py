@@ -39,6 +39,7 @@ class IndexReport:
     seconds: float = 0.0
     embedding_backend: str = ""
     generation: str | None = None
+    upgraded_from: int | None = None  # schema version of the index before this update, if it was older
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -154,8 +155,9 @@ def index_paths(
                 if root in present and doc_id not in seen and source not in unreadable:
                     store.remove_document(doc_id)
                     report.removed += 1
-            if report.changed or update.previous is None or rebuild:
+            if report.changed or update.previous is None or rebuild or update.upgraded_from is not None:
                 report.generation = update.publish()
+                report.upgraded_from = update.upgraded_from
                 report.vector_index_seconds = update.publish_seconds.get("build_vector_index", 0.0)
     finally:
         progress.close()

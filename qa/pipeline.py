@@ -55,7 +55,9 @@ def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
 
     Texts are the same when they normalise equally, or when one short name is
     contained in the other ("Shue" and "Elisabeth Shue"): the best-scored
-    form leads and the others become its sources.
+    form leads and the others become its sources, except that a fuller form
+    scored at least ``FULLER_FORM_SHARE`` of the lead's score takes over the
+    lead (with the lead's score): "Elisabeth Shue" rather than "Shue".
     """
     merged: list[Answer] = []
     keys: list[set[str]] = []
@@ -63,19 +65,25 @@ def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
         tokens = set(normalize_answer(answer.text).split())
         if not tokens:
             continue
-        for lead, lead_tokens in zip(merged, keys):
+        for i, (lead, lead_tokens) in enumerate(zip(merged, keys)):
             same = tokens == lead_tokens or (len(tokens) <= 4 and len(lead_tokens) <= 4 and
                                              (tokens <= lead_tokens or lead_tokens <= tokens))
             if same:
                 if not any(s.passage_id == answer.passage_id and s.document_start == answer.document_start
                            for s in lead.sources):
                     lead.sources.append(_source(answer))
+                if lead_tokens < tokens and answer.score >= FULLER_FORM_SHARE * lead.score:
+                    merged[i] = replace(answer, score=lead.score, sources=lead.sources)
+                    keys[i] = tokens
                 break
         else:
             answer.sources = [_source(answer)]
             merged.append(answer)
             keys.append(tokens)
     return merged
+
+
+FULLER_FORM_SHARE = 0.5
 
 
 def _source(answer: Answer) -> Source:
@@ -118,7 +126,8 @@ class Pipeline:
         """The configured threshold, else the reader's learned one (else 0.3)."""
         if self.settings.no_answer_threshold is not None:
             return self.settings.no_answer_threshold
-        return float(getattr(self.reader, "threshold", DEFAULT_NO_ANSWER_THRESHOLD))
+        learned = getattr(self.reader, "threshold", None)
+        return float(learned) if learned is not None else DEFAULT_NO_ANSWER_THRESHOLD
 
     def embed(self, texts: list[str]):
         return embedder_for(self.settings).encode(texts)

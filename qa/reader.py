@@ -1,8 +1,18 @@
 """The reader: marks answer spans inside retrieved passages.
 
 Every implementation has one method, ``read(question, passages)``, that returns
-candidate answers (unmerged, any order) with scores in [0, 1]. The pipeline
-merges near-duplicates, sorts them and applies the no-answer threshold.
+candidate answers (unmerged, any order) with scores in [0, 1], and may carry
+a learned ``threshold`` (None: the pipeline's default). The pipeline merges
+near-duplicates, sorts them and applies the no-answer threshold.
+
+Readers (``Settings.reader``):
+
+* ``combined`` (default): ``qa.combined_reader``: typed questions to the
+  typed-span reader, free-phrase questions to the shipped span model;
+* ``typed``: ``qa.span_reader``, typed-span extraction only;
+* ``model``: the shipped span model only (``qa/data/span_model``);
+* ``transformer``: any local Hugging Face extractive-QA checkpoint
+  (``Settings.reader_model``).
 """
 from __future__ import annotations
 
@@ -19,7 +29,7 @@ class Reader(Protocol):
 
 
 def load_reader(settings) -> Reader:
-    """The reader chosen by ``settings.reader`` (``span``: built in; ``transformer``: a local checkpoint)."""
+    """The reader chosen by ``settings.reader``, loaded once per process."""
     return _cached_reader(settings.reader, str(settings.reader_model) if settings.reader_model else None)
 
 
@@ -32,6 +42,15 @@ def _cached_reader(kind: str, model_path: str | None) -> Reader:
         from qa.hf_reader import TransformerReader
 
         return TransformerReader(model_path)
+    if kind == "model":
+        from qa.combined_reader import SPAN_MODEL_PATH
+        from qa.hf_reader import TransformerReader
+
+        return TransformerReader(model_path or SPAN_MODEL_PATH)
+    if kind == "combined":
+        from qa.combined_reader import CombinedReader
+
+        return CombinedReader()
     from qa.span_reader import SpanReader
 
     return SpanReader()

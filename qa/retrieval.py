@@ -9,7 +9,11 @@ Three modes (``Settings.retrieval``):
 * ``hybrid`` (default): both lists fused, by a weighted sum of their
   max-normalised scores (``fusion="weighted"``, ``dense_weight``) or by
   reciprocal rank fusion (``fusion="rrf"``, ``rrf_k``); keyword search catches
-  rare names (characters, actors) that embeddings blur.
+  rare names (characters, actors) that embeddings blur. Each passage then gets
+  ``document_weight`` times its whole review's max-normalised BM25 for the
+  question, and the passages of the best reviews by that BM25 are candidates
+  too: a review often names the film in one paragraph and answers in another,
+  so no single passage has all the question's words.
 
 Filters are applied inside each search, before ranking, never afterwards.
 
@@ -33,6 +37,7 @@ from qa.store import STOPWORDS, Filters, Store
 
 Mode = Literal["dense", "keyword", "hybrid"]
 CANDIDATES = 50  # how deep each list is read before fusing
+DOCUMENT_CANDIDATES = 20  # reviews whose BM25 counts, and whose passages are all candidates
 
 
 # Words reviews use for what a question asks about: "who plays Sera?" is answered by
@@ -163,6 +168,41 @@ def rrf(dense: list[tuple[int, float]], keyword: list[tuple[int, float]], dense_
     return sorted(((pk, s / best) for pk, s in scores.items()), key=lambda hit: -hit[1])
 
 
+def document_scores(store: Store, question: str, allowed: np.ndarray | None) -> dict[int, float]:
+    """document pk -> the whole document's BM25 for the question, max-normalised (0-1), best few only.
+
+    ``allowed`` is the document pks the filters allow (None: all).
+    """
+    hits = store.document_search(question, DOCUMENT_CANDIDATES, allowed)
+    top = max((score for _, score in hits), default=0.0)
+    return {pk: max(score, 0.0) / top for pk, score in hits} if top > 0 else {}
+
+
+def add_document_scores(store: Store, hits: list[tuple[int, float]], documents: dict[int, float],
+                        weight: float) -> list[tuple[int, float]]:
+    """Each passage's score plus ``weight`` times its document's score, rescaled to 0-1, best first."""
+    document_of = store.document_pks([pk for pk, _ in hits])
+    scored = ((pk, (score + weight * documents.get(document_of.get(pk, -1), 0.0)) / (1.0 + weight))
+              for pk, score in hits)
+    return sorted(scored, key=lambda hit: -hit[1])
+
+
+def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dict[int, float],
+           dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
+           ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Both lists with every passage of ``documents`` added, as each search scores it.
+
+    The answer may sit in a passage of the best review that neither top-50 list reached
+    (its words are in the review, not all in that passage); scoring these few passages
+    directly costs two searches restricted to them.
+    """
+    if not documents:
+        return dense, keyword
+    admitted = store.passage_pks_of_documents(list(documents))
+    return (_merge(dense, store.dense_search(query_vector, len(admitted), admitted)),
+            _merge(keyword, keyword_hits(store, question, len(admitted), admitted)))
+
+
 def _normalise(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
     top = max((score for _, score in hits), default=0.0)
     return [(pk, max(score, 0.0) / top) for pk, score in hits] if top > 0 else hits
@@ -200,6 +240,7 @@ def retrieve(
     fusion: str = _DEFAULTS["fusion"].default,
     rrf_k: int = _DEFAULTS["rrf_k"].default,
     film_boost: float = _DEFAULTS["film_boost"].default,
+    document_weight: float = _DEFAULTS["document_weight"].default,
 ) -> list[Passage]:
     """The ``top_k`` best passages for ``question``, best first, each with its ``score``."""
     allowed = store.filter_passage_pks(filters) if filters else None
@@ -226,6 +267,10 @@ def retrieve(
         keyword = keyword_hits(store, question, depth, allowed)
         if film_pks is not None:
             keyword = _merge(keyword, keyword_hits(store, question, depth, film_pks))
+    documents: dict[int, float] = {}
+    if mode == "hybrid" and document_weight > 0 and query_vector is not None:
+        documents = document_scores(store, question, store.filter_document_pks(filters) if filters else None)
+        dense, keyword = _admit(store, question, query_vector, documents, dense, keyword)
     if mode == "dense":
         hits = dense
     elif mode == "keyword":
@@ -234,6 +279,8 @@ def retrieve(
         hits = rrf(dense, keyword, dense_weight, rrf_k)
     else:
         hits = fuse(dense, keyword, dense_weight)
+    if documents:
+        hits = add_document_scores(store, hits, documents, document_weight)
     if film_pks is not None:
         in_film = set(film_pks.tolist())
         hits = sorted(((pk, (score + (film_boost if pk in in_film else 0.0)) / (1.0 + film_boost))
@@ -248,4 +295,5 @@ def retrieve_with(settings: Settings, store: Store, embed: Callable[[list[str]],
                   top_k: int | None = None, filters: Filters | None = None) -> list[Passage]:
     """``retrieve`` configured by ``settings``."""
     return retrieve(store, embed, question, top_k or settings.top_k, filters, settings.retrieval,
-                    settings.dense_weight, settings.fusion, settings.rrf_k, settings.film_boost)
+                    settings.dense_weight, settings.fusion, settings.rrf_k, settings.film_boost,
+                    settings.document_weight)

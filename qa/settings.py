@@ -64,7 +64,15 @@ class Settings(BaseSettings):
     film_boost: float = Field(
         0.5, ge=0.0, description="Added to the fused score (0-1) of passages of a film named in the question when no "
                                  "film filter is given; 0 turns the boost off.")
-    reader: Literal["span", "transformer"] = Field("span", description="Which reader marks answers.")
+    document_weight: float = Field(
+        0.7, ge=0.0, description="Hybrid retrieval: weight of the whole review's BM25 for the question "
+                                 "(max-normalised) added to each passage's fused score (0-1), so a review that names "
+                                 "the film in one paragraph and answers in another ranks high; the passages of the "
+                                 "best reviews are candidates too. 0 turns it off.")
+    reader: Literal["combined", "typed", "model", "transformer"] = Field(
+        "typed", description="Which reader marks answers: 'combined' (typed-span reader for people, dates, places "
+                                "and titles, the shipped span model for free phrases), 'typed', 'model', or 'transformer' "
+                                "(a local Hugging Face checkpoint, see reader_model).")
     reader_model: Path | None = Field(None, description="Local Hugging Face QA checkpoint (reader=transformer).")
     no_answer_threshold: float | None = Field(
         None, ge=0.0, le=1.0,

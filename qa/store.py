@@ -6,7 +6,7 @@ Layout of an index folder::
       CURRENT             name of the generation in use (replaced atomically)
       gen-000003/
         manifest.json     schema version, embedding model, dimension, counts
-        store.sqlite      documents, passages, FTS5 table over passage text
+        store.sqlite      documents, passages, FTS5 tables over passage and whole-document text
         vectors.faiss     IndexIDMap2 over IndexFlatIP (exact) or IndexHNSWFlat, keyed by passage pk
 
 An update never touches the generation in use: it copies it to a temporary
@@ -14,7 +14,9 @@ folder, changes the copy, writes everything to disk, renames the folder to
 its final name and only then replaces ``CURRENT``. A crash or kill at any
 point leaves the previous generation intact and in use; leftovers of an
 interrupted update are removed by the next one. Readers notice a new
-``CURRENT`` and reopen (see ``current_generation``).
+``CURRENT`` and reopen (see ``current_generation``). Readers refuse a generation of
+another schema version; one of an older, ``UPGRADABLE`` version is upgraded in the
+copy by the next update, or by ``upgrade`` (which keeps the vectors as they are).
 
 The vector index type follows the collection's size (``VectorIndexConfig``):
 exact inner product (flat) below a threshold of passages, HNSW from there on.
@@ -36,14 +38,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import faiss
 import numpy as np
 
 from qa.schema import Document, Passage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: documents_fts (keyword search over whole documents)
+UPGRADABLE = frozenset({1})  # older schemas that ``upgrade`` (or any update) brings to SCHEMA_VERSION
 CURRENT = "CURRENT"
 _GEN = re.compile(r"^gen-(\d{6})$")
 Filters = Mapping[str, "str | Sequence[str]"]
@@ -75,7 +78,13 @@ CREATE INDEX IF NOT EXISTS passages_document ON passages(document_pk);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     text, film, tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
+    text, film, content = 'documents', content_rowid = 'pk',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
 """
+# documents_fts is an external-content table: it indexes documents.text without a second copy
+# of it, so it must be told what it indexed when a document goes ('delete' in remove_document).
 
 
 # Question words that carry no topic; left out of keyword queries.
@@ -89,6 +98,8 @@ EXACT_FILTER_MAX = 20_000
 # Keyword queries leave out words found in more passages than this share (or count), see query_terms
 COMMON_TERM_FRACTION = 0.02
 COMMON_TERM_MIN = 2_000
+# Document (whole review) queries leave out words found in more than this share of documents, see document_terms
+DOCUMENT_COMMON_FRACTION = 0.2
 DF_CACHE_MAX = 100_000
 
 
@@ -240,17 +251,20 @@ class Store:
     # ----- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, index_dir: Path, embedding_model: str | None = None, ef_search: int | None = None) -> "Store":
+    def open(cls, index_dir: Path, embedding_model: str | None = None, ef_search: int | None = None,
+             upgradable: bool = False) -> "Store":
         """The generation in use, for reading. Checks schema and (if given) the model.
 
         ``ef_search`` overrides the HNSW search depth stored in the manifest (for benchmarks).
+        ``upgradable`` also accepts an older schema of ``UPGRADABLE``: only ``Update`` asks for
+        it, because it copies the generation and upgrades the copy.
         """
         name = current_generation(index_dir)
         if name is None:
             raise IndexUnavailable(f"no index in {index_dir}; build it with `qa index`")
         path = index_dir / name
         manifest = Manifest.load(path / "manifest.json")
-        check_manifest(manifest, embedding_model, path)
+        check_manifest(manifest, embedding_model, path, upgradable)
         try:
             conn = _connect(path / "store.sqlite", read_only=True)
             conn.execute("SELECT count(*) FROM passages").fetchone()
@@ -330,25 +344,27 @@ class Store:
 
     def filter_passage_pks(self, filters: Filters) -> np.ndarray:
         """pks of the passages whose documents match every filter (a list value means any of)."""
-        clauses, params = [], []
-        for key, value in filters.items():
-            values = [value] if isinstance(value, str) else list(value)
-            marks = ",".join("?" * len(values))
-            column = FILTER_COLUMNS.get(key)
-            if not values:
-                clauses.append("0")
-                continue
-            if column is None:  # a metadata field: a scalar, or a list of which any may match
-                clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.metadata, ?) AS j "
-                               f"WHERE CAST(j.value AS TEXT) COLLATE NOCASE IN ({marks}))")
-                params.append(f'$."{key}"')
-            else:
-                nocase = " COLLATE NOCASE" if key in ("film", "title") else ""
-                clauses.append(f"{column}{nocase} IN ({marks})")
-            params.extend(str(v) for v in values)
-        where = " AND ".join(clauses) or "1"
+        where, params = _filter_clause(filters)
         rows = self._rows(f"SELECT p.pk FROM passages p JOIN documents d ON d.pk = p.document_pk WHERE {where}",
                           params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def filter_document_pks(self, filters: Filters) -> np.ndarray:
+        """pks of the documents that match every filter (the same filters as ``filter_passage_pks``)."""
+        where, params = _filter_clause(filters)
+        rows = self._rows(f"SELECT d.pk FROM documents d WHERE {where}", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def document_pks(self, passage_pks: Sequence[int]) -> dict[int, int]:
+        """passage pk -> pk of its document."""
+        rows = self._rows("SELECT pk, document_pk FROM passages WHERE pk IN (SELECT value FROM json_each(?))",
+                          (json.dumps([int(pk) for pk in passage_pks]),))
+        return {r[0]: r[1] for r in rows}
+
+    def passage_pks_of_documents(self, document_pks: Sequence[int]) -> np.ndarray:
+        """pks of every passage of these documents."""
+        rows = self._rows("SELECT pk FROM passages WHERE document_pk IN (SELECT value FROM json_each(?))",
+                          (json.dumps([int(pk) for pk in document_pks]),))
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def _id_lookup(self) -> tuple[np.ndarray, np.ndarray]:
@@ -396,16 +412,24 @@ class Store:
         scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
-    def document_frequency(self, term: str) -> int:
-        """How many passages contain ``term`` (after FTS5's stemming); cached per generation."""
-        cache = self._cache.setdefault("df", {}) if self.read_only else {}
+    def _frequency(self, table: str, term: str) -> int:
+        """How many rows of the FTS5 ``table`` contain ``term`` (after stemming); cached per generation."""
+        cache = self._cache.setdefault(f"df:{table}", {}) if self.read_only else {}
         value = cache.get(term)
         if value is None:
             if len(cache) > DF_CACHE_MAX:
                 cache.clear()
-            value = cache[term] = self._rows("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+            value = cache[term] = self._rows(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?",
                                              (f'"{term}"',))[0][0]
         return value
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages contain ``term`` (after FTS5's stemming); cached per generation."""
+        return self._frequency("passages_fts", term)
+
+    def documents_with(self, term: str) -> int:
+        """How many whole documents contain ``term`` (after FTS5's stemming); cached per generation."""
+        return self._frequency("documents_fts", term)
 
     def query_terms(self, query: str) -> list[str]:
         """The words of ``query`` that are searched: no stopwords, and no very common words.
@@ -414,30 +438,41 @@ class Store:
         adds almost nothing to BM25 but makes FTS5 score every passage that has it; it is left
         out as long as a rarer word remains (the rarest word is always kept).
         """
-        terms = list(dict.fromkeys(t for t in re.findall(r"\w+", query.lower())
-                                   if len(t) > 1 and t not in STOPWORDS))
         total = self.manifest.passages if self.read_only else self.count_passages()
-        limit = max(COMMON_TERM_FRACTION * total, COMMON_TERM_MIN)
-        if len(terms) < 2 or total <= COMMON_TERM_MIN:
-            return terms
-        frequency = {t: self.document_frequency(t) for t in terms}
-        kept = [t for t in terms if frequency[t] <= limit]
-        return kept or [min(terms, key=lambda t: frequency[t])]
+        return _drop_common(content_words(query), total, COMMON_TERM_FRACTION, self.document_frequency)
+
+    def document_terms(self, query: str) -> list[str]:
+        """The words of ``query`` searched in whole documents: looser than ``query_terms``.
+
+        In a whole review, a fairly common word of the question ("directed", "set", "novel")
+        next to the title's words is what tells the review that answers apart from the other
+        reviews of the same film, so only words in more than ``DOCUMENT_COMMON_FRACTION`` of the
+        documents (which would make FTS5 score most of them) are left out.
+        """
+        total = self.manifest.documents if self.read_only else self.count_documents()
+        return _drop_common(content_words(query), total, DOCUMENT_COMMON_FRACTION, self.documents_with)
 
     def keyword_search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pk, BM25 score, higher is better) from the FTS5 table; ``query`` is plain words."""
-        terms = self.query_terms(query)
+        """(passage pk, BM25 score, higher is better) from passages_fts; ``query`` is plain words."""
+        return self._bm25("passages_fts", self.query_terms(query), k, allowed)
+
+    def document_search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(document pk, BM25 score of the whole document, higher is better), optionally among ``allowed``."""
+        return self._bm25("documents_fts", self.document_terms(query), k, allowed)
+
+    def _bm25(self, table: str, terms: list[str], k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """The ``k`` best rows of the FTS5 ``table`` for any of ``terms``, optionally among ``allowed`` rowids."""
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
-        sql = "SELECT rowid, -bm25(passages_fts) AS score FROM passages_fts WHERE passages_fts MATCH ?"
+        sql = f"SELECT rowid, -bm25({table}) AS score FROM {table} WHERE {table} MATCH ?"
         params: list[Any] = [match]
         if allowed is not None:
             if len(allowed) == 0:
                 return []
             sql += " AND rowid IN (SELECT value FROM json_each(?))"  # one parameter, however many pks
             params.append(json.dumps([int(a) for a in allowed]))
-        sql += " ORDER BY bm25(passages_fts) LIMIT ?"
+        sql += f" ORDER BY bm25({table}) LIMIT ?"
         params.append(k)
         return [(r[0], float(r[1])) for r in self._rows(sql, params)]
 
@@ -452,6 +487,8 @@ class Store:
                 (document.id, document.film, document.title, json.dumps(document.metadata, ensure_ascii=False),
                  document.text, document.source, root, content_hash))
             doc_pk = cur.lastrowid
+            self.conn.execute("INSERT INTO documents_fts (rowid, text, film) VALUES (?, ?, ?)",
+                              (doc_pk, document.text, document.film))
             pks = []
             for ordinal, passage in enumerate(passages):
                 cur = self.conn.execute(
@@ -472,7 +509,49 @@ class Store:
                 marks = ",".join("?" * len(pks))
                 self.conn.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", pks)
                 self.vectors.remove_ids(np.asarray(pks, dtype=np.int64))
+            self.conn.execute("INSERT INTO documents_fts (documents_fts, rowid, text, film) "
+                              "SELECT 'delete', pk, text, film FROM documents WHERE id = ?", (document_id,))
             self.conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+
+
+def content_words(query: str) -> list[str]:
+    """The distinct words of ``query`` that can be searched: lower case, no stopwords, no single letters."""
+    return list(dict.fromkeys(t for t in re.findall(r"\w+", query.lower()) if len(t) > 1 and t not in STOPWORDS))
+
+
+def _drop_common(terms: list[str], total: int, fraction: float, frequency: Callable[[str], int]) -> list[str]:
+    """``terms`` without those in more than ``max(fraction * total, COMMON_TERM_MIN)`` rows, keeping the rarest.
+
+    Collections of at most ``COMMON_TERM_MIN`` rows keep every term: they are cheap to score.
+    """
+    if len(terms) < 2 or total <= COMMON_TERM_MIN:
+        return terms
+    limit = max(fraction * total, COMMON_TERM_MIN)
+    counts = {t: frequency(t) for t in terms}
+    kept = [t for t in terms if counts[t] <= limit]
+    return kept or [min(terms, key=lambda t: counts[t])]
+
+
+def _filter_clause(filters: Filters) -> tuple[str, list[Any]]:
+    """SQL condition on documents ``d`` for every filter (a list value means any of), and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, value in filters.items():
+        values = [value] if isinstance(value, str) else list(value)
+        marks = ",".join("?" * len(values))
+        column = FILTER_COLUMNS.get(key)
+        if not values:
+            clauses.append("0")
+            continue
+        if column is None:  # a metadata field: a scalar, or a list of which any may match
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.metadata, ?) AS j "
+                           f"WHERE CAST(j.value AS TEXT) COLLATE NOCASE IN ({marks}))")
+            params.append(f'$."{key}"')
+        else:
+            nocase = " COLLATE NOCASE" if key in ("film", "title") else ""
+            clauses.append(f"{column}{nocase} IN ({marks})")
+        params.extend(str(v) for v in values)
+    return " AND ".join(clauses) or "1", params
 
 
 def _row_to_document(row: sqlite3.Row) -> Document:
@@ -480,11 +559,14 @@ def _row_to_document(row: sqlite3.Row) -> Document:
                     metadata=json.loads(row["metadata"]), source=row["source"])
 
 
-def check_manifest(manifest: Manifest, embedding_model: str | None, path: Path) -> None:
-    if manifest.schema_version != SCHEMA_VERSION:
+def check_manifest(manifest: Manifest, embedding_model: str | None, path: Path, upgradable: bool = False) -> None:
+    """Refuse a generation this program cannot search correctly, saying what to run."""
+    version = manifest.schema_version
+    if version != SCHEMA_VERSION and not (upgradable and version in UPGRADABLE):
+        fix = ("upgrade it in a few seconds with `qa index --upgrade` (no re-embedding), or rebuild it with "
+               "`qa index --rebuild`" if version in UPGRADABLE else "rebuild it with `qa index --rebuild`")
         raise IndexUnavailable(
-            f"the index in {path} has schema version {manifest.schema_version}, this program reads "
-            f"version {SCHEMA_VERSION}; rebuild it with `qa index --rebuild`")
+            f"the index in {path} has schema version {version}, this program reads version {SCHEMA_VERSION}; {fix}")
     if embedding_model is not None and manifest.embedding_model != embedding_model:
         raise IndexUnavailable(
             f"the index in {path} was built with the embedding model {manifest.embedding_model!r}, "
@@ -500,20 +582,29 @@ class Update:
     """A new generation being written. Use as a context manager; ``publish()`` makes it current.
 
     Leaving the block without publishing (an error, Ctrl-C) discards the new
-    generation and leaves the one in use untouched.
+    generation and leaves the one in use untouched. A generation of an older schema
+    (``UPGRADABLE``) is upgraded in the copy (``upgraded_from`` says from which version), so
+    publishing the update also upgrades the index.
+
+    ``keep_vectors`` publishes the previous generation's vectors as they are, without an exact
+    copy or a rebuilt HNSW graph: only for updates that add and remove nothing (``upgrade``).
     """
 
     def __init__(self, index_dir: Path, embedding_model: str, dimension: int, rebuild: bool = False,
-                 vector_index: VectorIndexConfig | None = None, embedding_backend: str = ""):
+                 vector_index: VectorIndexConfig | None = None, embedding_backend: str = "",
+                 keep_vectors: bool = False):
         self.index_dir = index_dir
         self.embedding_model = embedding_model
         self.dimension = dimension
         self.rebuild = rebuild
         self.vector_index = vector_index or VectorIndexConfig()
         self.embedding_backend = embedding_backend
+        self.keep_vectors = keep_vectors
         self.publish_seconds: dict[str, float] = {}
         self.store: Store | None = None
         self.previous: str | None = None
+        self.upgraded_from: int | None = None
+        self._previous_manifest: Manifest | None = None
         self._lock_file = None
         self._tmp: Path | None = None
 
@@ -534,7 +625,7 @@ class Update:
                             embedding_backend=self.embedding_backend)
         db = self._tmp / "store.sqlite"
         if self.previous and not self.rebuild:
-            old = Store.open(self.index_dir, self.embedding_model)
+            old = Store.open(self.index_dir, self.embedding_model, upgradable=True)
             try:
                 if old.manifest.dimension != self.dimension:
                     raise IndexUnavailable("the embedding dimension changed; rebuild with `qa index --rebuild`")
@@ -542,13 +633,18 @@ class Update:
                 with old._lock:
                     old.conn.backup(dest)
                 dest.close()
-                vectors = to_flat(old.vectors)  # updates need remove_ids: work on an exact copy
+                # updates need remove_ids: they work on an exact copy
+                vectors = old.vectors if self.keep_vectors else to_flat(old.vectors)
+                self._previous_manifest = old.manifest
             finally:
                 old.close()
         else:
             vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
         conn = _connect(db, read_only=False) if db.exists() else _create(db)
         conn.executescript(_SCHEMA)
+        if self._previous_manifest is not None and self._previous_manifest.schema_version != SCHEMA_VERSION:
+            self.upgraded_from = self._previous_manifest.schema_version
+            _upgrade_schema(conn, self.upgraded_from)
         self.store = Store(self._tmp, manifest, conn, vectors)
         return self.store
 
@@ -564,12 +660,9 @@ class Update:
         store.manifest.documents = store.count_documents()
         store.manifest.passages = store.count_passages()
         store.conn.close()
-        index_type = choose_index_type(store.manifest.passages, self.vector_index)
         started = time.perf_counter()
-        vectors = build_vector_index(store.vectors, index_type, self.vector_index)
+        vectors = self._vectors_to_publish(store)
         self.publish_seconds["build_vector_index"] = time.perf_counter() - started
-        store.manifest.index_type = index_type
-        store.manifest.hnsw_ef_search = self.vector_index.hnsw_ef_search if index_type == "hnsw" else 0
         faiss.write_index(vectors, str(self._tmp / "vectors.faiss"))
         (self._tmp / "manifest.json").write_text(json.dumps(asdict(store.manifest), indent=2), encoding="utf-8")
         for f in self._tmp.iterdir():
@@ -586,6 +679,17 @@ class Update:
         self._tmp = None
         self._remove_old(keep={final.name, self.previous})
         return final.name
+
+    def _vectors_to_publish(self, store: Store) -> faiss.Index:
+        """The vector index to write, its type and search depth recorded in the manifest."""
+        previous = self._previous_manifest
+        if self.keep_vectors and previous is not None:
+            store.manifest.index_type, store.manifest.hnsw_ef_search = previous.index_type, previous.hnsw_ef_search
+            return store.vectors
+        index_type = choose_index_type(store.manifest.passages, self.vector_index)
+        store.manifest.index_type = index_type
+        store.manifest.hnsw_ef_search = self.vector_index.hnsw_ef_search if index_type == "hnsw" else 0
+        return build_vector_index(store.vectors, index_type, self.vector_index)
 
     def _remove_old(self, keep: set[str | None]) -> None:
         """Generations older than the previous one are deleted (open readers keep working on Linux)."""
@@ -604,6 +708,33 @@ class Update:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
+
+
+def _upgrade_schema(conn: sqlite3.Connection, from_version: int) -> None:
+    """Fill what a copy of an older generation lacks (``_SCHEMA`` has just created the new tables)."""
+    if from_version < 2:
+        conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('rebuild')")  # from documents.text
+
+
+def upgrade(index_dir: Path) -> str | None:
+    """Bring the index in use to ``SCHEMA_VERSION``; the new generation's name, or None if already there.
+
+    The upgrade is an ordinary update that adds and removes nothing: the generation is copied,
+    the copy upgraded and published atomically, and the vectors are kept as they are (no
+    re-embedding, no HNSW rebuild). The upgraded generation is the previous one until the next
+    update. Readers never upgrade on their own: they may not be allowed to write the index, and
+    the index may be shared.
+    """
+    name = current_generation(index_dir)
+    if name is None:
+        raise IndexUnavailable(f"no index in {index_dir}; build it with `qa index`")
+    manifest = Manifest.load(index_dir / name / "manifest.json")
+    if manifest.schema_version == SCHEMA_VERSION:
+        return None
+    update = Update(index_dir, manifest.embedding_model, manifest.dimension,
+                    embedding_backend=manifest.embedding_backend, keep_vectors=True)
+    with update:
+        return update.publish()
 
 
 def _create(db: Path) -> sqlite3.Connection:

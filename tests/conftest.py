@@ -37,3 +37,26 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"../shared/data not found ({path}): this test needs the shared data sets")
     return path
+
+
+@pytest.fixture
+def downgrade_to_schema_1():
+    """A function turning the generation in use into what the previous program wrote (schema 1)."""
+    return _downgrade_to_schema_1
+
+
+def _downgrade_to_schema_1(index_dir: Path) -> str:
+    """No documents_fts, schema version 1 in the manifest; the generation's name."""
+    import json
+    import sqlite3
+
+    from qa.store import current_generation
+
+    generation = index_dir / current_generation(index_dir)
+    conn = sqlite3.connect(generation / "store.sqlite")
+    conn.execute("DROP TABLE documents_fts")
+    conn.commit()
+    conn.close()
+    manifest = generation / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "schema_version": 1}))
+    return generation.name

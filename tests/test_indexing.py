@@ -34,6 +34,16 @@ def test_unchanged_collection_embeds_nothing_and_keeps_the_generation(reviews, s
     assert current_generation(settings.index_dir) == generation
 
 
+def test_an_index_of_the_previous_schema_is_upgraded_by_the_next_run(reviews, settings, downgrade_to_schema_1):
+    index_paths([reviews], settings)
+    old = downgrade_to_schema_1(settings.index_dir)
+    report = index_paths([reviews], settings)
+    assert (report.unchanged, report.passages_embedded, report.upgraded_from) == (2, 0, 1)
+    assert report.generation is not None and current_generation(settings.index_dir) != old
+    store = Store.open(settings.index_dir)
+    assert store.manifest.schema_version == 2 and len(store.document_search("ripley nostromo", 5)) == 1
+
+
 def test_changed_document_is_reembedded_and_removed_one_dropped(reviews, settings):
     index_paths([reviews], settings)
     (reviews / "jaws.md").write_text("---\ntitle: Jaws\n---\nRoy Scheider plays Brody.")

@@ -40,6 +40,17 @@ def test_near_duplicates_merge_citing_every_passage_best_first():
     assert merged[0].score == 0.9
 
 
+def test_a_fuller_name_leads_when_scored_close_to_the_best():
+    surname = Answer.in_passage(passage("a#0", "Baker is a delight."), 0, 5, 0.8)
+    full = Answer.in_passage(passage("b#0", "It stars Josephine Baker."), 9, 24, 0.5)
+    merged = merge_answers([surname, full])
+    assert [(m.text, m.score, m.passage_id) for m in merged] == [("Josephine Baker", 0.8, "b#0")]
+    assert {s.passage_id for s in merged[0].sources} == {"a#0", "b#0"}
+    # A fuller form the reader doubts does not replace the lead.
+    doubtful = Answer.in_passage(passage("c#0", "It stars Josephine Baker."), 9, 24, 0.3)
+    assert [m.text for m in merge_answers([surname, doubtful])] == ["Baker"]
+
+
 def test_ask_returns_answers_with_document_offsets(shipped_settings):
     pipeline = Pipeline(shipped_settings, reader=NameReader())
     result = pipeline.ask("who plays Sera?", filters={"film": "Leaving Las Vegas"})

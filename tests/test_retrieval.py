@@ -168,6 +168,57 @@ def test_film_boost_on_the_shipped_reviews(shipped_settings):
     assert top[0].id == "leaving-las-vegas#1"
 
 
+# ----- document evidence -------------------------------------------------------------------------
+
+QUESTION = "who plays the ferryman in quillon harbour"
+
+
+def split_reviews() -> list[Document]:
+    """One review names the film in one paragraph and answers in another; six others match half the question.
+
+    No passage has all the question's words: passage by passage, the other reviews match better.
+    No titles, as in the IMDB collection, so the film boost cannot help.
+    """
+    gold = Document(id="gold", text="Quillon Harbour is a strange little mystery about a lighthouse keeper.\n\n"
+                                     "Maren Tobin plays the ferryman with quiet menace.")
+    same_film = [Document(id=f"harbour{i}", text=f"Quillon Harbour bored me. Quillon Harbour is too long, {i} hours.")
+                 for i in range(3)]
+    same_role = [Document(id=f"ferry{i}", text=f"The ferryman plays dice: a ferryman film with a ferryman, take {i}.")
+                 for i in range(3)]
+    return [gold] + same_film + same_role
+
+
+@pytest.fixture(scope="module")
+def split_store(tmp_path_factory) -> Store:
+    return build(tmp_path_factory.mktemp("split") / "index", generated_reviews(60) + split_reviews(),
+                 VectorIndexConfig(index_type="flat"))
+
+
+def test_a_review_with_the_title_and_the_answer_in_different_paragraphs_ranks_first(split_store):
+    without = retrieve(split_store, embed, QUESTION, 5, document_weight=0.0)
+    assert "gold" not in {p.document_id for p in without}
+    top = retrieve(split_store, embed, QUESTION, 5, document_weight=0.7)
+    assert top[0].document_id == "gold" and top[0].text.startswith("Maren Tobin plays the ferryman")
+    assert all(0.0 <= p.score <= 1.0 for p in top)
+
+
+def test_the_passages_of_the_best_reviews_are_candidates_even_beyond_the_lists(split_store, monkeypatch):
+    import qa.retrieval
+
+    monkeypatch.setattr(qa.retrieval, "CANDIDATES", 2)  # both lists hold other reviews' passages only
+    assert "gold" not in {p.document_id for p in retrieve(split_store, embed, QUESTION, 2, document_weight=0.0)}
+    assert retrieve(split_store, embed, QUESTION, 2, document_weight=0.7)[0].document_id == "gold"
+
+
+def test_document_evidence_respects_filters_and_is_hybrid_only(split_store):
+    allowed = {"harbour0", "ferry1"}
+    got = retrieve(split_store, embed, QUESTION, 5, {"document_id": sorted(allowed)}, document_weight=0.7)
+    assert got and {p.document_id for p in got} <= allowed
+    for mode in ("dense", "keyword"):
+        assert (retrieve(split_store, embed, QUESTION, 5, mode=mode, document_weight=0.7)
+                == retrieve(split_store, embed, QUESTION, 5, mode=mode, document_weight=0.0))
+
+
 # ----- vector index type -------------------------------------------------------------------------
 
 def test_index_type_follows_the_collection_size():

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import numpy as np
 import pytest
 
 from qa.passages import split_document
 from qa.schema import Document
-from qa.store import IndexUnavailable, Store, Update, current_generation
+from qa.store import IndexUnavailable, Store, Update, current_generation, upgrade
 
 DIM = 8
 MODEL = "test-model"
@@ -110,6 +111,67 @@ def test_opening_another_schema_version_says_so(index_dir):
     manifest.write_text(json.dumps({**data, "schema_version": 99}))
     with pytest.raises(IndexUnavailable, match="schema version 99.*rebuild"):
         Store.open(index_dir, MODEL)
+
+
+def doc_ids(store: Store, query: str, allowed=None) -> list[str]:
+    rows = {pk: doc_id for pk, doc_id in store.conn.execute("SELECT pk, id FROM documents")}
+    return [rows[pk] for pk, _ in store.document_search(query, 10, allowed)]
+
+
+def test_whole_documents_are_searched_and_kept_in_step_with_passages(index_dir):
+    write(index_dir, ("a", "Quillon Harbour is slow.\n\nMaren Tobin plays the ferryman.", "", 1),
+          ("b", "The ferryman again.", "", 2), ("c", "Nothing here.", "Jaws", 3))
+    store = Store.open(index_dir, MODEL)
+    assert doc_ids(store, "quillon ferryman") == ["a", "b"]  # both paragraphs of "a" count
+    assert store.keyword_search("quillon ferryman", 1) and len(store.passages_of("a")) == 2
+    assert doc_ids(store, "jaws") == ["c"]  # the film is searched too, as in passages
+    assert doc_ids(store, "ferryman", store.filter_document_pks({"document_id": "b"})) == ["b"]
+    write(index_dir, ("a", "Now about a lighthouse.", "", 4), remove=["a", "c"])
+    store = Store.open(index_dir, MODEL)
+    assert doc_ids(store, "quillon ferryman") == ["b"] and doc_ids(store, "lighthouse") == ["a"]
+    assert doc_ids(store, "jaws") == []
+    check = sqlite3.connect(store.path / "store.sqlite")  # the index agrees with documents.text
+    check.execute("INSERT INTO documents_fts (documents_fts, rank) VALUES ('integrity-check', 1)")
+    check.close()
+
+
+def test_an_index_of_the_previous_schema_says_how_to_upgrade(index_dir, downgrade_to_schema_1):
+    write(index_dir, ("a", "One.", "A", 1))
+    downgrade_to_schema_1(index_dir)
+    with pytest.raises(IndexUnavailable, match="schema version 1.*qa index --upgrade.*no re-embedding"):
+        Store.open(index_dir, MODEL)
+
+
+def test_upgrade_adds_the_document_index_as_a_new_generation_keeping_the_vectors(index_dir, downgrade_to_schema_1):
+    write(index_dir, ("a", "Quillon Harbour.\n\nThe ferryman.", "A", 1), ("b", "Beta.", "B", 2))
+    old = downgrade_to_schema_1(index_dir)
+    vectors = (index_dir / old / "vectors.faiss").read_bytes()
+    new = upgrade(index_dir)
+    assert new is not None and current_generation(index_dir) == new
+    assert (index_dir / new / "vectors.faiss").read_bytes() == vectors  # not re-embedded, not rebuilt
+    assert json.loads((index_dir / old / "manifest.json").read_text())["schema_version"] == 1  # left as it was
+    store = Store.open(index_dir, MODEL)
+    assert store.manifest.schema_version == 2 and store.manifest.documents == 2
+    assert doc_ids(store, "quillon ferryman") == ["a"]
+    assert upgrade(index_dir) is None  # already up to date
+    write(index_dir, remove=["a"])  # and it updates like any index
+    assert doc_ids(Store.open(index_dir, MODEL), "quillon ferryman") == []
+
+
+def test_an_update_of_an_older_index_upgrades_it_and_a_failed_one_leaves_it_alone(index_dir, downgrade_to_schema_1):
+    write(index_dir, ("a", "Quillon Harbour.", "A", 1))
+    old = downgrade_to_schema_1(index_dir)
+    with pytest.raises(RuntimeError, match="crash"):
+        with Update(index_dir, MODEL, DIM) as store:
+            add(store, "b", "The ferryman.", "B", 2)
+            raise RuntimeError("crash in the middle")
+    assert current_generation(index_dir) == old
+    update = Update(index_dir, MODEL, DIM)
+    with update as store:
+        add(store, "b", "The ferryman.", "B", 2)
+        update.publish()
+    assert update.upgraded_from == 1
+    assert sorted(doc_ids(Store.open(index_dir, MODEL), "quillon ferryman")) == ["a", "b"]
 
 
 def test_no_index_says_how_to_build_one(index_dir):

@@ -170,11 +170,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threshold", type=float, default=None, help="no-answer threshold (default: the learned one)")
     ap.add_argument("--params", default=None, help="parameters file (default qa/data/span_reader.json)")
+    ap.add_argument("--reader", default=None, choices=["typed", "model", "combined", "transformer"],
+                    help="which reader (default: the product's default, QA_READER)")
+    ap.add_argument("--reader-model", default=None, help="checkpoint folder for --reader transformer / model")
     ap.add_argument("--show-errors", action="store_true", help="print the factual questions answered wrongly")
     args = ap.parse_args()
 
-    reader = SpanReader(params_path=args.params)
-    threshold = reader.threshold if args.threshold is None else args.threshold
+    if args.params:
+        reader = SpanReader(params_path=args.params)
+    else:
+        from qa.reader import load_reader
+        from qa.settings import Settings
+
+        update = {k: v for k, v in (("reader", args.reader), ("reader_model", args.reader_model)) if v}
+        reader = load_reader(Settings().model_copy(update=update))
+    threshold = getattr(reader, "threshold", None) if args.threshold is None else args.threshold
+    threshold = 0.3 if threshold is None else threshold
     print(f"threshold {threshold:.3f}")
     factual = load_factual_dev()
     movies = load_subjqa(SUBJQA_MOVIES_DEV)

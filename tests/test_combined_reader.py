@@ -1,0 +1,66 @@
+"""The default reader (qa.combined_reader): routing by answer type, one threshold, the shipped span model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, rescale
+from qa.documents import load_path
+from qa.passages import split_document
+from qa.schema import Answer, Passage
+
+
+class Fixed:
+    """A reader that answers every question with the passage's first word, at a fixed score."""
+
+    def __init__(self, score: float, threshold: float | None) -> None:
+        self.score, self.threshold, self.questions = score, threshold, []
+
+    def read(self, question: str, passages: list[Passage]) -> list[Answer]:
+        self.questions.append(question)
+        p = passages[0]
+        return [Answer.in_passage(p, 0, p.text.index(" "), self.score)]
+
+
+def test_rescale_sends_one_threshold_onto_the_other_and_keeps_order():
+    assert rescale(0.0, 0.2, 0.34) == 0.0 and rescale(1.0, 0.2, 0.34) == pytest.approx(1.0)
+    assert rescale(0.2, 0.2, 0.34) == pytest.approx(0.34)
+    values = [rescale(x / 20, 0.2, 0.34) for x in range(21)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+
+
+def test_typed_questions_go_to_the_typed_reader_and_phrases_to_the_model():
+    typed, model = Fixed(0.9, 0.34), Fixed(0.2, 0.2)
+    reader = CombinedReader(typed=typed, model=model)
+    p = [Passage(id="d#0", document_id="d", text="Cage delivers a powerful performance.", document_start=0)]
+    reader.read("who plays Ben?", p)
+    reader.read("when was it released?", p)
+    answers = reader.read("how is Cage's performance?", p)
+    assert typed.questions == ["who plays Ben?", "when was it released?"]
+    assert model.questions == ["how is Cage's performance?"]
+    # The model's own threshold (0.2) lands on the shared one (the typed reader's, 0.34).
+    assert reader.threshold == 0.34 and answers[0].score == pytest.approx(0.34)
+
+
+@pytest.fixture(scope="module")
+def shipped_passages() -> dict[str, list[Passage]]:
+    return {d.id: split_document(d) for d in load_path(Path(__file__).resolve().parents[1] / "documents")}
+
+
+@pytest.mark.skipif(not (SPAN_MODEL_PATH / "model.safetensors").is_file(), reason="the span model is not built")
+def test_the_shipped_span_model_marks_opinion_phrases(shipped_passages):
+    reader = CombinedReader()
+    passages = shipped_passages["leaving-las-vegas"]
+    answers = sorted(reader.read("how is Cage's performance?", passages), key=lambda a: -a.score)
+    assert answers and answers[0].score >= reader.threshold
+    best = answers[0]
+    assert "powerful" in best.text
+    assert passages_text(passages, best.passage_id)[best.start : best.end] == best.text
+    # Typed questions still get names from the typed-span reader.
+    names = sorted(reader.read("who plays Sera?", passages), key=lambda a: -a.score)
+    assert names[0].text == "Elisabeth Shue"
+
+
+def passages_text(passages: list[Passage], passage_id: str) -> str:
+    return next(p.text for p in passages if p.id == passage_id)
