@@ -13,6 +13,7 @@ on the right so that index 0 is always a real token.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,10 @@ class TransformerReader:
 
     A ``reader.json`` beside the weights (written by
     ``training/train_span_model.py``) may give the window size and stride the
-    model was trained with and its ``no_answer_threshold``; arguments given
-    here win over it.
+    model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
+    becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
+    fitted on held-out questions) and its ``no_answer_threshold`` on that
+    scale; arguments given here win over it.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class TransformerReader:
         max_answer_tokens: int = 30,
         top_n: int = 3,
         device: str = "cpu",
+        calibrated: bool = True,
     ) -> None:
         self.model_path = str(model_path)
         config = _reader_config(Path(model_path))
@@ -68,6 +72,9 @@ class TransformerReader:
         self.stride = stride or int(config.get("stride", 128))
         threshold = config.get("no_answer_threshold")
         self.threshold: float | None = float(threshold) if threshold is not None else None
+        calibration = config.get("calibration") if calibrated else None
+        self.calibration: tuple[float, float] | None = (
+            (float(calibration["a"]), float(calibration["b"])) if calibration else None)
         self.batch_size = batch_size
         self.max_answer_tokens = max_answer_tokens
         self.top_n = top_n
@@ -179,8 +186,15 @@ class TransformerReader:
         for index, passage in enumerate(passages):
             mine = sorted(((score, key) for key, score in best.items() if key[0] == index), reverse=True)
             for score, (_, start, end) in mine[: self.top_n]:
-                answers.append(Answer.in_passage(passage, start, end, min(max(score, 0.0), 1.0)))
+                answers.append(Answer.in_passage(passage, start, end, self._calibrate(min(max(score, 0.0), 1.0))))
         return answers
+
+    def _calibrate(self, p: float) -> float:
+        if self.calibration is None:
+            return p
+        a, b = self.calibration
+        z = math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
+        return 1.0 / (1.0 + math.exp(-(a * z + b)))
 
 
 def _reader_config(folder: Path) -> dict[str, Any]:

