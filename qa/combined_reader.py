@@ -1,21 +1,23 @@
-"""The default reader: each question goes to the reader that handles its kind best.
-
-Two readers are built from what is available offline:
+"""The default reader: two readers built from what is available offline, used together.
 
 * the typed-span reader (``qa.span_reader``): spaCy candidates scored by a
-  learned model per answer type; strong on people, dates, places and titles
+  learned model per answer type; good at people, dates, places and titles
   ("who plays Sera?", "when was it released?", "what novel is it based on?");
 * the span model (``qa/data/span_model``): the bundled MiniLM encoder
-  fine-tuned for extractive QA by ``training/train_span_model.py``; it marks
-  free phrases ("how is the soundtrack?", "what does the reviewer think of
-  the direction?") that no entity or pattern describes.
+  fine-tuned for extractive QA by ``training/train_span_model.py``; it also
+  marks free phrases ("how is the soundtrack?", "what does the reviewer think
+  of the direction?") that no entity or pattern describes.
 
-Questions whose expected answer type is in ``MODEL_TYPES`` go to the span
-model, the others to the typed-span reader, and to the span model as well
-when the typed reader finds nothing above the threshold. Each reader has its own learned
-no-answer threshold; the span model's scores are mapped onto the typed
-reader's scale (monotonically, its threshold onto the typed one) so that one
-threshold decides for both and scores keep their order.
+Free-phrase questions (answer types in ``MODEL_TYPES``) go to the span model
+alone. Typed questions are read by both, and an answer's score is the chance
+that at least one of them is right, taking them as independent ("noisy OR":
+``1 - (1 - p_typed)(1 - p_model)``, each reader's best score for that answer
+text, 0 when it did not propose it): an answer both readers find rises, one
+that only one reader finds keeps that reader's score.
+
+Each reader has its own learned no-answer threshold; the span model's scores
+are first mapped onto the typed reader's scale (monotonically, its threshold
+onto the typed one) so that one threshold decides for both.
 """
 from __future__ import annotations
 
@@ -25,15 +27,11 @@ from typing import Sequence
 
 from qa.answer_types import AnswerType, answer_type_of
 from qa.hf_reader import TransformerReader
-from qa.schema import Answer, Passage
+from qa.schema import Answer, Passage, normalize_answer
 from qa.span_reader import SpanReader
 
 SPAN_MODEL_PATH = Path(__file__).parent / "data" / "span_model"
-# The design was chosen on the dev files (factual-qa-dev F1 0.73 and subjqa-movies F1 0.60 with
-# free phrases only to the model and the fallback on; 0.69 / 0.58 also sending titles and dates
-# to the model, which held-out synthetic questions had favoured: see the README).
 MODEL_TYPES = frozenset({AnswerType.PHRASE})
-FALLBACK = True  # a typed question with no typed answer above the threshold is read by the model too
 
 
 def rescale(score: float, from_threshold: float, to_threshold: float) -> float:
@@ -43,15 +41,27 @@ def rescale(score: float, from_threshold: float, to_threshold: float) -> float:
     return to_threshold + (score - from_threshold) * (1.0 - to_threshold) / (1.0 - from_threshold)
 
 
+def noisy_or(p: float, q: float) -> float:
+    """The chance that at least one of two independent readers is right."""
+    return 1.0 - (1.0 - p) * (1.0 - q)
+
+
+def _best_by_text(answers: list[Answer]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for a in answers:
+        key = normalize_answer(a.text)
+        best[key] = max(best.get(key, 0.0), a.score)
+    return best
+
+
 class CombinedReader:
-    """Typed-span reader for typed questions, the span model for free-phrase ones."""
+    """Both readers on typed questions (noisy-OR of their scores), the span model on free-phrase ones."""
 
     def __init__(self, typed: SpanReader | None = None, model: TransformerReader | None = None,
-                 model_types: frozenset[AnswerType] = MODEL_TYPES, fallback: bool = FALLBACK) -> None:
+                 model_types: frozenset[AnswerType] = MODEL_TYPES) -> None:
         self.typed = typed or SpanReader()
         self.model = model or TransformerReader(SPAN_MODEL_PATH)
         self.model_types = model_types
-        self.fallback = fallback
 
     @property
     def threshold(self) -> float:
@@ -61,10 +71,11 @@ class CombinedReader:
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         if answer_type_of(question) in self.model_types:
             return self._model_answers(question, passages)
-        answers = self.typed.read(question, passages)
-        if self.fallback and max((a.score for a in answers), default=0.0) < self.threshold:
-            answers += self._model_answers(question, passages)
-        return answers
+        typed = self.typed.read(question, passages)
+        model = self._model_answers(question, passages)
+        typed_best, model_best = _best_by_text(typed), _best_by_text(model)
+        return ([replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
+                + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model])
 
     def _model_answers(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         own = self.model.threshold if self.model.threshold is not None else self.threshold

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from qa.pipeline import Pipeline, normalize_answer
+from qa.pipeline import Pipeline
+from qa.schema import normalize_answer
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ published generation without a restart; the old one keeps serving until then.
 """
 from __future__ import annotations
 
-import re
-import string
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -17,7 +15,7 @@ from qa.conversation import resolve_question
 from qa.embedding import embedder_for
 from qa.reader import Reader, load_reader
 from qa.retrieval import retrieve_with
-from qa.schema import Answer, Passage, Source
+from qa.schema import Answer, Passage, Source, normalize_answer
 from qa.settings import Settings
 from qa.store import FILTER_COLUMNS, Filters, IndexUnavailable, Store, current_generation
 
@@ -39,15 +37,6 @@ class Result:
     resolved_question: str
     film: str | None = None
     filters: dict = field(default_factory=dict)
-
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation + "’‘“”")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
 
 
 def merge_answers(answers: Sequence[Answer]) -> list[Answer]:

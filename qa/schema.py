@@ -6,6 +6,8 @@ answer ``document.text[answer.document_start:answer.document_end] == answer.text
 """
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,3 +92,12 @@ class Answer:
             document_end=passage.document_start + end,
             film=passage.film,
         )
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "’‘“”")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation of an answer text: lower case, no punctuation, no articles, single spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())

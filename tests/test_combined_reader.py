@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, rescale
+from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, noisy_or, rescale
 from qa.documents import load_path
 from qa.passages import split_document
 from qa.schema import Answer, Passage
@@ -30,17 +30,31 @@ def test_rescale_sends_one_threshold_onto_the_other_and_keeps_order():
     assert values == sorted(values) and len(set(values)) == len(values)
 
 
-def test_typed_questions_go_to_the_typed_reader_and_phrases_to_the_model():
+def test_phrase_questions_go_to_the_model_alone_and_typed_ones_to_both():
     typed, model = Fixed(0.9, 0.34), Fixed(0.2, 0.2)
     reader = CombinedReader(typed=typed, model=model)
     p = [Passage(id="d#0", document_id="d", text="Cage delivers a powerful performance.", document_start=0)]
-    reader.read("who plays Ben?", p)
-    reader.read("when was it released?", p)
     answers = reader.read("how is Cage's performance?", p)
-    assert typed.questions == ["who plays Ben?", "when was it released?"]
-    assert model.questions == ["how is Cage's performance?"]
+    assert typed.questions == [] and model.questions == ["how is Cage's performance?"]
     # The model's own threshold (0.2) lands on the shared one (the typed reader's, 0.34).
     assert reader.threshold == 0.34 and answers[0].score == pytest.approx(0.34)
+    answers = reader.read("who plays Ben?", p)
+    assert typed.questions == ["who plays Ben?"] and model.questions[-1] == "who plays Ben?"
+    # Both proposed "Cage": each copy scores 1 - (1 - 0.9)(1 - 0.34) = 0.934.
+    assert [a.text for a in answers] == ["Cage", "Cage"]
+    assert all(a.score == pytest.approx(noisy_or(0.9, 0.34)) == pytest.approx(0.934) for a in answers)
+
+
+def test_an_answer_only_one_reader_proposes_keeps_its_score():
+    class Other(Fixed):
+        def read(self, question, passages):
+            p = passages[0]
+            return [Answer.in_passage(p, p.text.index("powerful"), p.text.index(" performance"), self.score)]
+
+    reader = CombinedReader(typed=Fixed(0.6, 0.34), model=Other(0.34, 0.34))
+    p = [Passage(id="d#0", document_id="d", text="Cage delivers a powerful performance.", document_start=0)]
+    scores = {a.text: a.score for a in reader.read("who is great?", p)}
+    assert scores == {"Cage": pytest.approx(0.6), "powerful": pytest.approx(0.34)}
 
 
 @pytest.fixture(scope="module")
