@@ -101,6 +101,7 @@ class TransformerReader:
         if not passages:
             return []
         self._load()
+        question = self._fit_question(question)
         encoding = self._tokenizer(
             [question] * len(passages),
             [p.text for p in passages],
@@ -124,6 +125,17 @@ class TransformerReader:
                 encoding["offset_mapping"][window].tolist(),
             )
         return self._best_per_passage(spans, passages)
+
+    def _fit_question(self, question: str) -> str:
+        """The question cut to at most ``(max_length - stride) // 2`` tokens.
+
+        Each window holds the question and a slice of the passage; a question so long that
+        the slice would be no longer than the stride leaves no room to slide (the tokenizer
+        refuses it), so very long questions keep their beginning only.
+        """
+        limit = max(1, (self.max_length - self.stride) // 2)
+        offsets = self._tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return question if len(offsets) <= limit else question[: offsets[limit - 1][1]]
 
     def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Start and end logits, shape (windows, tokens), computed in batches."""

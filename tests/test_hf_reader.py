@@ -203,3 +203,11 @@ def test_scores_in_unit_interval_and_top_n(model_path: Path) -> None:
         assert 1 <= len(mine) <= 2
     assert all(0.0 <= a.score <= 1.0 for a in answers)
     assert_exact_offsets(answers, passages)
+
+
+def test_a_question_longer_than_the_window_allows_is_cut_not_refused(model_path: Path) -> None:
+    reader = TransformerReader(model_path, max_length=64, stride=16)
+    passage = Passage(id="d#0", document_id="d", text="word " * 100, document_start=0)
+    answers = reader.read("who " * 240, [passage])  # 240 tokens: the tokenizer alone would panic
+    assert all(passage.text[a.start : a.end] == a.text for a in answers)
+    assert reader._fit_question("who " * 240).count("who") == (64 - 16) // 2
