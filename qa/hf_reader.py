@@ -202,11 +202,15 @@ class TransformerReader:
         return answers
 
     def _calibrate(self, p: float) -> float:
-        if self.calibration is None:
-            return p
-        a, b = self.calibration
-        z = math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
-        return 1.0 / (1.0 + math.exp(-(a * z + b)))
+        return p if self.calibration is None else platt(p, *self.calibration)
+
+
+def platt(p: float, a: float, b: float) -> float:
+    """Platt scaling of a probability: ``sigmoid(a * logit(p) + b)``; 0 stays 0 (no span)."""
+    if p <= 0.0:
+        return 0.0
+    z = math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
+    return 1.0 / (1.0 + math.exp(-(a * z + b)))
 
 
 def _reader_config(folder: Path) -> dict[str, Any]:

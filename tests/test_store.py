@@ -158,13 +158,18 @@ def test_upgrade_adds_the_document_index_as_a_new_generation_keeping_the_vectors
     assert doc_ids(Store.open(index_dir, MODEL), "quillon ferryman") == []
 
 
+def crash_an_update(index_dir, text: str) -> None:
+    """An update that adds document "b" and then dies before publishing."""
+    with pytest.raises(RuntimeError, match="crash"):
+        with Update(index_dir, MODEL, DIM) as store:
+            add(store, "b", text, "B", 2)
+            raise RuntimeError("crash in the middle")
+
+
 def test_an_update_of_an_older_index_upgrades_it_and_a_failed_one_leaves_it_alone(index_dir, downgrade_to_schema_1):
     write(index_dir, ("a", "Quillon Harbour.", "A", 1))
     old = downgrade_to_schema_1(index_dir)
-    with pytest.raises(RuntimeError, match="crash"):
-        with Update(index_dir, MODEL, DIM) as store:
-            add(store, "b", "The ferryman.", "B", 2)
-            raise RuntimeError("crash in the middle")
+    crash_an_update(index_dir, "The ferryman.")
     assert current_generation(index_dir) == old
     update = Update(index_dir, MODEL, DIM)
     with update as store:
@@ -182,10 +187,7 @@ def test_no_index_says_how_to_build_one(index_dir):
 def test_an_interrupted_update_leaves_the_previous_index_in_use(index_dir):
     write(index_dir, ("a", "One.", "A", 1))
     generation = current_generation(index_dir)
-    with pytest.raises(RuntimeError, match="crash"):
-        with Update(index_dir, MODEL, DIM) as store:
-            add(store, "b", "Two.", "B", 2)
-            raise RuntimeError("crash in the middle")
+    crash_an_update(index_dir, "Two.")
     assert current_generation(index_dir) == generation
     store = Store.open(index_dir, MODEL)
     assert store.count_documents() == 1

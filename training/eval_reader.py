@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.evaluation import exact_match, f1_score  # noqa: E402
+from qa.pipeline import DEFAULT_NO_ANSWER_THRESHOLD  # noqa: E402
 from qa.passages import split_document  # noqa: E402
 from qa.schema import Document, Passage  # noqa: E402
 
@@ -185,7 +186,7 @@ def main() -> None:
         update = {k: v for k, v in (("reader", args.reader), ("reader_model", args.reader_model)) if v}
         reader = load_reader(Settings().model_copy(update=update))
     threshold = getattr(reader, "threshold", None) if args.threshold is None else args.threshold
-    threshold = 0.3 if threshold is None else threshold
+    threshold = DEFAULT_NO_ANSWER_THRESHOLD if threshold is None else threshold
     print(f"threshold {threshold:.3f}")
     factual = load_factual_dev()
     movies = load_subjqa(SUBJQA_MOVIES_DEV)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
+from qa.hf_reader import platt  # noqa: E402
 from eval_reader import Example, best_over_golds, load_subjqa, token_f1  # noqa: E402
 from train_span_reader import SUBJQA_OTHER, CachedNlp, synthetic_examples  # noqa: E402
 
@@ -146,13 +147,6 @@ def fit_calibration(preds: list[tuple[float, float, bool]]) -> dict[str, float]:
     return {"a": round(float(clf.coef_[0][0]), 6), "b": round(float(clf.intercept_[0]), 6)}
 
 
-def calibrated(score: float, calibration: dict[str, float]) -> float:
-    if score <= 0:
-        return 0.0
-    z = math.log(max(score, 1e-6) / max(1 - score, 1e-6))
-    return 1 / (1 + math.exp(-(calibration["a"] * z + calibration["b"])))
-
-
 def f1_at(preds: list[tuple[float, float, bool]], threshold: float) -> tuple[float, float, float]:
     """(F1 over all, F1 on answerable, no-answer accuracy) when answering only at or above ``threshold``."""
     ans = [f1 if score >= threshold and score > 0 else 0.0 for score, f1, answerable in preds if answerable]
@@ -165,8 +159,8 @@ def choose(model_dir: Path, held: list[Example], syn_held: list[Example]) -> tup
     """Calibration and no-answer threshold from the held-out questions (SubjQA-other dev, synthetic)."""
     subj, syn = predictions(model_dir, held), predictions(model_dir, syn_held)
     calibration = fit_calibration(subj + syn)
-    subj = [(calibrated(s, calibration), f, a) for s, f, a in subj]
-    syn = [(calibrated(s, calibration), f, a) for s, f, a in syn]
+    subj = [(platt(s, calibration["a"], calibration["b"]), f, a) for s, f, a in subj]
+    syn = [(platt(s, calibration["a"], calibration["b"]), f, a) for s, f, a in syn]
     print(f"calibration a={calibration['a']:.3f} b={calibration['b']:.3f}")
     grid = [round(0.02 * i, 2) for i in range(0, 41)]
     for t in grid[::5]:
