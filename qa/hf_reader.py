@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 from qa.schema import Answer, Passage  # noqa: E402
 
+Backend = Literal["torch", "onnx", "onnx-int8"]
 NULL_INDEX = 0  # position of the token whose logits give the no-answer score
 
 
@@ -53,6 +54,10 @@ class TransformerReader:
     becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
     fitted on held-out questions) and its ``no_answer_threshold`` on that
     scale; arguments given here win over it.
+
+    ``backend`` runs the model with PyTorch (``torch``) or with ONNX Runtime
+    (``onnx``: fp32; ``onnx-int8``: weights quantised to int8), from a graph
+    exported locally once and cached by ``qa.onnx_models``.
     """
 
     def __init__(
@@ -65,7 +70,11 @@ class TransformerReader:
         top_n: int = 3,
         device: str = "cpu",
         calibrated: bool = True,
+        backend: Backend = "torch",
+        onnx_cache_dir: Path | None = None,
     ) -> None:
+        if backend not in ("torch", "onnx", "onnx-int8"):
+            raise ValueError(f"unknown reader backend {backend!r}: expected 'torch', 'onnx' or 'onnx-int8'")
         self.model_path = str(model_path)
         config = _reader_config(Path(model_path))
         self.max_length = max_length or int(config.get("max_length", 384))
@@ -79,8 +88,10 @@ class TransformerReader:
         self.max_answer_tokens = max_answer_tokens
         self.top_n = top_n
         self.device = device
+        self.backend = backend
+        self.onnx_cache_dir = onnx_cache_dir
         self._tokenizer: Any = None
-        self._model: Any = None
+        self._model: Any = None  # a torch module, or an ONNX Runtime session
 
     def _load(self) -> None:
         """Load tokenizer and model on first use (once per instance)."""
@@ -90,11 +101,16 @@ class TransformerReader:
 
         tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
         tokenizer.padding_side = "right"  # keep NULL_INDEX on a real token
-        model = AutoModelForQuestionAnswering.from_pretrained(
-            self.model_path, local_files_only=True
-        )
+        if self.backend == "torch":
+            model = AutoModelForQuestionAnswering.from_pretrained(self.model_path, local_files_only=True)
+            self._model = model.to(self.device).float().eval()
+        else:
+            from qa.onnx_models import ensure_onnx_model, onnx_session
+
+            precision = "int8" if self.backend == "onnx-int8" else "fp32"
+            self._model = onnx_session(ensure_onnx_model(self.model_path, precision, self.onnx_cache_dir,
+                                                         task="question-answering"))
         self._tokenizer = tokenizer
-        self._model = model.to(self.device).eval()
 
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         """Up to ``top_n`` answers per passage; an empty list when none is likely."""
@@ -140,6 +156,8 @@ class TransformerReader:
     def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Start and end logits, shape (windows, tokens), computed in batches."""
         inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
+        if self.backend != "torch":
+            return self._run_onnx(inputs)
         starts, ends = [], []
         with torch.inference_mode():
             for i in range(0, len(encoding["input_ids"]), self.batch_size):
@@ -147,6 +165,18 @@ class TransformerReader:
                 output = self._model(**batch)
                 starts.append(output.start_logits.float().cpu())
                 ends.append(output.end_logits.float().cpu())
+        return torch.cat(starts), torch.cat(ends)
+
+    def _run_onnx(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = inputs["input_ids"]
+        feed = {"input_ids": ids, "attention_mask": inputs.get("attention_mask", torch.ones_like(ids)),
+                "token_type_ids": inputs.get("token_type_ids", torch.zeros_like(ids))}
+        starts, ends = [], []
+        for i in range(0, len(ids), self.batch_size):
+            start, end = self._model.run(None, {k: v[i : i + self.batch_size].numpy().astype("int64")
+                                                for k, v in feed.items()})
+            starts.append(torch.from_numpy(start))
+            ends.append(torch.from_numpy(end))
         return torch.cat(starts), torch.cat(ends)
 
     def _decode_window(

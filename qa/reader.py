@@ -13,10 +13,14 @@ Readers (``Settings.reader``):
 * ``model``: the shipped span model only (``qa/data/span_model``);
 * ``transformer``: any local Hugging Face extractive-QA checkpoint
   (``Settings.reader_model``).
+
+The span model and transformer checkpoints run on ``Settings.reader_backend``
+(ONNX Runtime int8 by default, see ``qa.hf_reader``).
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol, Sequence
 
 from qa.schema import Answer, Passage
@@ -30,27 +34,25 @@ class Reader(Protocol):
 
 def load_reader(settings) -> Reader:
     """The reader chosen by ``settings.reader``, loaded once per process."""
-    return _cached_reader(settings.reader, str(settings.reader_model) if settings.reader_model else None)
+    return _cached_reader(settings.reader, str(settings.reader_model) if settings.reader_model else None,
+                          settings.reader_backend, settings.onnx_cache_dir)
 
 
 @lru_cache(maxsize=2)
-def _cached_reader(kind: str, model_path: str | None) -> Reader:
-    if kind == "transformer":
-        if not model_path:
-            raise ValueError("reader=transformer needs QA_READER_MODEL (or --reader-model): "
-                             "the folder of a Hugging Face extractive-QA checkpoint")
-        from qa.hf_reader import TransformerReader
-
-        return TransformerReader(model_path)
-    if kind == "model":
+def _cached_reader(kind: str, model_path: str | None, backend: str, onnx_cache_dir: Path | None) -> Reader:
+    if kind in ("transformer", "model", "combined"):
         from qa.combined_reader import SPAN_MODEL_PATH
         from qa.hf_reader import TransformerReader
 
-        return TransformerReader(model_path or SPAN_MODEL_PATH)
-    if kind == "combined":
+        if kind == "transformer" and not model_path:
+            raise ValueError("reader=transformer needs QA_READER_MODEL (or --reader-model): "
+                             "the folder of a Hugging Face extractive-QA checkpoint")
+        model = TransformerReader(model_path or SPAN_MODEL_PATH, backend=backend, onnx_cache_dir=onnx_cache_dir)
+        if kind != "combined":
+            return model
         from qa.combined_reader import CombinedReader
 
-        return CombinedReader()
+        return CombinedReader(model=model)
     from qa.span_reader import SpanReader
 
     return SpanReader()

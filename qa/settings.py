@@ -73,7 +73,14 @@ class Settings(BaseSettings):
         "combined", description="Which reader marks answers: 'combined' (typed-span reader for people, dates, places "
                                 "and titles, the shipped span model for free phrases), 'typed', 'model', or 'transformer' "
                                 "(a local Hugging Face checkpoint, see reader_model).")
-    reader_model: Path | None = Field(None, description="Local Hugging Face QA checkpoint (reader=transformer).")
+    reader_model: Path | None = Field(
+        None, description="Local Hugging Face QA checkpoint: required by reader=transformer; with reader=model or "
+                          "combined it replaces the shipped span model.")
+    reader_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="How the span model (reader=combined or model) and a transformer checkpoint run: 'onnx-int8' "
+                    "(ONNX Runtime, weights quantised to int8, exported locally once and cached; fastest), 'onnx' "
+                    "(ONNX Runtime, fp32) or 'torch' (PyTorch).")
     no_answer_threshold: float | None = Field(
         None, ge=0.0, le=1.0,
         description="Best score below this means no answer; unset: the reader's own (learned) threshold.")

@@ -50,7 +50,7 @@ def test_fp32_onnx_matches_pytorch(passages, cache_dir):
 
 
 def test_the_export_is_cached_and_reused(cache_dir):
-    from qa.onnx_embedding import ensure_onnx_model
+    from qa.onnx_models import ensure_onnx_model
 
     path = ensure_onnx_model(resolve_model_path(DEFAULT_EMBEDDING_MODEL), "int8", cache_dir)
     assert path.exists() and path.parent.parent == cache_dir

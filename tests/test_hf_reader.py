@@ -211,3 +211,32 @@ def test_a_question_longer_than_the_window_allows_is_cut_not_refused(model_path:
     answers = reader.read("who " * 240, [passage])  # 240 tokens: the tokenizer alone would panic
     assert all(passage.text[a.start : a.end] == a.text for a in answers)
     assert reader._fit_question("who " * 240).count("who") == (64 - 16) // 2
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_backends_answer_like_pytorch(model_path: Path, tmp_path: Path, backend: str) -> None:
+    passages = [
+        passage("a", long_text(300, marker_at=290)),
+        passage("c", long_text(120, marker_at=None)),
+        passage("e", "Zebra"),
+    ]
+    torch_reader = TransformerReader(model_path, max_length=64, stride=16)
+    onnx_reader = TransformerReader(model_path, max_length=64, stride=16, backend=backend, onnx_cache_dir=tmp_path)
+
+    def best(answers):  # passage -> its best answer (the other spans of the tiny model tie at ~0)
+        return {p.id: max((a for a in answers if a.passage_id == p.id), key=lambda a: a.score)
+                for p in passages if any(a.passage_id == p.id for a in answers)}
+
+    expected, got = best(torch_reader.read(QUESTION, passages)), best(onnx_reader.read(QUESTION, passages))
+    assert {pid: a.text for pid, a in got.items()} == {"a": "Zebra", "e": "Zebra"}  # nothing without the marker
+    assert_exact_offsets(got.values(), passages)
+    for pid, a in got.items():
+        assert (a.start, a.end) == (expected[pid].start, expected[pid].end)
+        assert a.score == pytest.approx(expected[pid].score, abs=1e-4 if backend == "onnx" else 0.05)
+    precision = "int8" if backend == "onnx-int8" else "fp32"
+    assert list(tmp_path.rglob(f"question-answering-{precision}.onnx"))  # exported into the configured cache
+
+
+def test_an_unknown_backend_is_refused_by_name(model_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown reader backend 'tf'"):
+        TransformerReader(model_path, backend="tf")  # type: ignore[arg-type]

