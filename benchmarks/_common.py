@@ -60,7 +60,9 @@ def command_line() -> str:
         shown = str(module.relative_to(ROOT))
     except ValueError:
         shown = str(module)
-    return "nice -n 10 .venv/bin/python " + " ".join([shown] + [shlex.quote(a) for a in sys.argv[1:]])
+    niceness = os.nice(0)  # the command is shown with the priority it really ran at
+    prefix = f"nice -n {niceness} " if niceness else ""
+    return prefix + ".venv/bin/python " + " ".join([shown] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
 def stamp() -> str:

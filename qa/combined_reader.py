@@ -15,12 +15,17 @@ that at least one of them is right, taking them as independent ("noisy OR":
 text, 0 when it did not propose it): an answer both readers find rises, one
 that only one reader finds keeps that reader's score.
 
+On typed questions the two readers run at the same time: the span model in a
+worker thread (ONNX Runtime and PyTorch release the GIL while they compute),
+the typed reader in the caller's thread.
+
 Each reader has its own learned no-answer threshold; the span model's scores
 are first mapped onto the typed reader's scale (monotonically, its threshold
 onto the typed one) so that one threshold decides for both.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +67,8 @@ class CombinedReader:
         self.typed = typed or SpanReader()
         self.model = model or TransformerReader(SPAN_MODEL_PATH)
         self.model_types = model_types
+        # Threads that run the span model beside the typed reader (started on first use).
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="span-model")
 
     @property
     def threshold(self) -> float:
@@ -71,8 +78,9 @@ class CombinedReader:
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         if answer_type_of(question) in self.model_types:
             return self._model_answers(question, passages)
+        pending = self.pool.submit(self._model_answers, question, passages)
         typed = self.typed.read(question, passages)
-        model = self._model_answers(question, passages)
+        model = pending.result()
         typed_best, model_best = _best_by_text(typed), _best_by_text(model)
         return ([replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
                 + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model])

@@ -1,6 +1,6 @@
 """Measure a reader in reading mode (it gets the gold review's passages only).
 
-    .venv/bin/python training/eval_reader.py [--threshold T] [--limit N]
+    .venv/bin/python training/eval_reader.py [--reader R] [--reader-model DIR] [--reader-backend B] [--threshold T]
 
 Prints, for factual-qa-dev and subjqa-movies dev: SQuAD-style EM and F1 of
 the top answer (max over gold answers), F1 on the answerable questions,
@@ -174,6 +174,8 @@ def main() -> None:
     ap.add_argument("--reader", default=None, choices=["typed", "model", "combined", "transformer"],
                     help="which reader (default: the product's default, QA_READER)")
     ap.add_argument("--reader-model", default=None, help="checkpoint folder for --reader transformer / model")
+    ap.add_argument("--reader-backend", default=None, choices=["onnx-int8", "onnx", "torch"],
+                    help="how the span model runs (default: QA_READER_BACKEND)")
     ap.add_argument("--show-errors", action="store_true", help="print the factual questions answered wrongly")
     args = ap.parse_args()
 
@@ -183,7 +185,8 @@ def main() -> None:
         from qa.reader import load_reader
         from qa.settings import Settings
 
-        update = {k: v for k, v in (("reader", args.reader), ("reader_model", args.reader_model)) if v}
+        update = {k: v for k, v in (("reader", args.reader), ("reader_model", args.reader_model),
+                                                     ("reader_backend", args.reader_backend)) if v}
         reader = load_reader(Settings().model_copy(update=update))
     threshold = getattr(reader, "threshold", None) if args.threshold is None else args.threshold
     threshold = DEFAULT_NO_ANSWER_THRESHOLD if threshold is None else threshold

@@ -19,6 +19,7 @@ aspect group. The SubjQA movies dev file is never read here.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections import defaultdict
@@ -95,6 +96,11 @@ def opinion_clauses(doc: Any) -> list[tuple[str, Any]]:
     return [(a, s) for a, s in out if 2 <= len(s) <= MAX_ANSWER_TOKENS]
 
 
+def _share(title: str) -> float:
+    """A stable number in [0, 1) for a title."""
+    return int(hashlib.sha256(title.encode("utf-8")).hexdigest()[:8], 16) / 16**8
+
+
 def _question(aspect: str, rng: random.Random) -> str:
     word = aspect if rng.random() < 0.6 else rng.choice(ASPECT_GROUPS[WORD_GROUP[aspect]])
     question = rng.choice(TEMPLATES).format(a=word)
@@ -129,9 +135,8 @@ def opinion_examples(nlp: Any, reviews: list[dict[str, Any]], held_titles: set[s
             other = rng.choice(ids)
             if ex.extra["group"] not in groups_of[other] and other != ex.passages[0].document_id:
                 examples.append(Example(ex.id + "-na", ex.question, passages[other], [], "subjective-na", ex.extra))
-    titles = sorted({ex.extra["title"] for ex in examples} - held_titles)
-    rng.shuffle(titles)
-    held = held_titles | set(titles[: int(len(titles) * HELD_OUT_SHARE)])
+    # By a hash of the title, so a film stays on its side however many reviews are parsed.
+    held = held_titles | {ex.extra["title"] for ex in examples if _share(ex.extra["title"]) < HELD_OUT_SHARE}
     train = [ex for ex in examples if ex.extra["title"] not in held]
     test = [ex for ex in examples if ex.extra["title"] in held]
     print(f"subjective questions: {len(train)} train, {len(test)} held out "
