@@ -118,8 +118,12 @@ def main() -> None:
     started_machine = machine()
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_INDEX_DIR": str(args.index_dir)}
+    # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
+    log_path = BENCH_INDEX / "results" / f"latency-{args.label}-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("w")
     server = subprocess.Popen([sys.executable, "-c", "from qa.cli import run; run()", "serve", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -128,7 +132,7 @@ def main() -> None:
         health = None
         while time.time() < deadline:
             if server.poll() is not None:
-                raise SystemExit(f"server exited: {server.stderr.read()}")
+                raise SystemExit(f"server exited; its log: {log_path}")
             try:
                 r = httpx.get(f"{url}/healthz", timeout=2)
                 if r.status_code == 200:
@@ -154,6 +158,8 @@ def main() -> None:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
+    print(f"server log: {log_path}")
     for r in results:
         print(json.dumps(r), flush=True)
     rows = [[r["clients"], r["requests"], f"{r['wall']:.0f}", r["errors"], f"{r['p50']:.0f}", f"{r['p95']:.0f}",
@@ -168,6 +174,7 @@ def main() -> None:
              f"runs (peak {hwm:.0f} MB).")
     if any(r["errors"] for r in results):
         body += " Errors: " + ", ".join(f"{r['clients']} clients: {r['error_kinds']}" for r in results if r["errors"])
+        body += f" (server log: `{log_path}`)"
     write_section(f"latency-{args.label}", f"/ask latency ({args.label})", body, started_machine)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Callable, Sequence
 from qa.documents import FieldMap, Problem, load_path
 from qa.embedding import embedder_for, passage_text_for_embedding
 from qa.passages import split_document
-from qa.schema import Document
+from qa.schema import Document, Passage
 from qa.settings import Settings
 from qa.store import Update, VectorIndexConfig
 
@@ -105,6 +106,7 @@ def index_paths(
     update = Update(settings.index_dir, settings.embedding_model, embedder.dimension, rebuild=rebuild,
                     vector_index=VectorIndexConfig.from_settings(settings), embedding_backend=embedder.backend)
     progress = _Progress(quiet)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
     try:
         with update as store:
             existing = store.document_hashes()
@@ -112,15 +114,21 @@ def index_paths(
             seen: set[str] = set()
             pending: list[tuple[Document, str, str]] = []
 
-            def flush() -> None:
-                passages_per_doc = [split_document(d, settings.max_passage_words, settings.overlap_sentences)
-                                    for d, _, _ in pending]
-                texts = [passage_text_for_embedding(p.text, p.title) for ps in passages_per_doc for p in ps]
+            # Two stages: a worker thread embeds one chunk (ONNX Runtime and PyTorch release the
+            # GIL) while this thread cuts the next chunk into passages and stores the previous one.
+            in_flight: list[tuple[list[tuple[Document, str, str]], list[list[Passage]], Future]] = []
+
+            def embed(texts: list[str]):
                 t0 = time.perf_counter()
                 vectors = embedder.encode(texts)
                 report.embed_seconds += time.perf_counter() - t0
+                return vectors
+
+            def store_oldest() -> None:
+                chunk, passages_per_doc, future = in_flight.pop(0)
+                vectors = future.result()
                 offset = 0
-                for (doc, root, digest), passages in zip(pending, passages_per_doc):
+                for (doc, root, digest), passages in zip(chunk, passages_per_doc):
                     if doc.id in existing:
                         store.remove_document(doc.id)
                         report.updated += 1
@@ -128,9 +136,18 @@ def index_paths(
                         report.added += 1
                     store.add_document(doc, root, digest, passages, vectors[offset:offset + len(passages)])
                     offset += len(passages)
-                report.passages_embedded += len(texts)
-                progress.update(len(pending), len(texts))
+                report.passages_embedded += offset
+                progress.update(len(chunk), offset)
+
+            def flush() -> None:
+                chunk = list(pending)
                 pending.clear()
+                passages_per_doc = [split_document(d, settings.max_passage_words, settings.overlap_sentences)
+                                    for d, _, _ in chunk]
+                texts = [passage_text_for_embedding(p.text, p.title) for ps in passages_per_doc for p in ps]
+                in_flight.append((chunk, passages_per_doc, worker.submit(embed, texts)))
+                if len(in_flight) > 1:
+                    store_oldest()
 
             for path, root in zip(paths, roots):
                 for doc in load_path(Path(path), fields, problem, int(settings.max_file_mb * 1_000_000)):
@@ -150,6 +167,8 @@ def index_paths(
                         flush()
             if pending:
                 flush()
+            while in_flight:
+                store_oldest()
             present = [r for r, p in zip(roots, paths) if Path(p).exists()]
             for doc_id, (_, root, source) in existing.items():
                 if root in present and doc_id not in seen and source not in unreadable:
@@ -160,6 +179,7 @@ def index_paths(
                 report.upgraded_from = update.upgraded_from
                 report.vector_index_seconds = update.publish_seconds.get("build_vector_index", 0.0)
     finally:
+        worker.shutdown(wait=True, cancel_futures=True)
         progress.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.embedding import DEFAULT_BATCH_SIZE
 from qa.onnx_models import Precision, ensure_onnx_model, onnx_session
 
 
@@ -26,7 +27,7 @@ def _max_seq_length(model_path: Path) -> int:
 class OnnxEmbedder:
     """Same interface as ``qa.embedding.Embedder``: normalised float32 vectors, batches sorted by length."""
 
-    def __init__(self, model_name: str, model_path: str, precision: Precision = "int8", batch_size: int = 64,
+    def __init__(self, model_name: str, model_path: str, precision: Precision = "int8", batch_size: int = DEFAULT_BATCH_SIZE,
                  threads: int = 2, cache_dir: Path | None = None):
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging

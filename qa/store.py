@@ -110,7 +110,7 @@ class VectorIndexConfig:
     index_type: str = "auto"  # auto | flat | hnsw
     hnsw_threshold: int = 20_000
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
+    hnsw_ef_construction: int = 100
     hnsw_ef_search: int = 512
     threads: int = 2
 

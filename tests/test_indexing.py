@@ -111,3 +111,22 @@ def test_a_huge_single_paragraph_is_indexed_in_windows(settings, tmp_path):
     report = index_paths([folder], settings)
     store = Store.open(settings.index_dir)
     assert report.added == 1 and store.count_passages() >= 3000 * 4 // 200
+
+
+def test_chunks_embedded_while_the_next_is_cut_keep_every_vector_with_its_passage(settings, tmp_path, monkeypatch):
+    # Chunks of 2 reviews: the worker embeds one chunk while the next is cut and the previous stored.
+    monkeypatch.setattr("qa.indexing.CHUNK_DOCUMENTS", 2)
+    films = ["Alien", "Jaws", "Heat", "Fargo", "Brazil", "Vertigo", "Psycho"]
+    lines = [json.dumps({"id": f.lower(), "title": f, "text": f"{f} is a film about {f.lower()} and nothing else."})
+             for f in films]
+    (tmp_path / "films.jsonl").write_text("\n".join(lines) + "\n")
+    report = index_paths([tmp_path / "films.jsonl"], settings)
+    assert (report.added, report.passages_embedded) == (7, 7)
+    store = Store.open(settings.index_dir)
+    from qa.embedding import embedder_for, passage_text_for_embedding
+
+    for film in films:
+        (passage,) = store.passages_of(film.lower())
+        query = embedder_for(settings).encode([passage_text_for_embedding(passage.text, passage.title)])[0]
+        best_pk, score = store.dense_search(query, 1)[0]
+        assert store.passages([best_pk])[best_pk].document_id == film.lower() and score > 0.95  # int8: batch mates move it a little
