@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -73,8 +73,8 @@ class TransformerReader:
         backend: Backend = "torch",
         onnx_cache_dir: Path | None = None,
     ) -> None:
-        if backend not in ("torch", "onnx", "onnx-int8"):
-            raise ValueError(f"unknown reader backend {backend!r}: expected 'torch', 'onnx' or 'onnx-int8'")
+        if backend not in get_args(Backend):
+            raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
         self.model_path = str(model_path)
         config = _reader_config(Path(model_path))
         self.max_length = max_length or int(config.get("max_length", 384))
@@ -97,11 +97,13 @@ class TransformerReader:
         """Load tokenizer and model on first use (once per instance)."""
         if self._model is not None:
             return
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
         tokenizer.padding_side = "right"  # keep NULL_INDEX on a real token
         if self.backend == "torch":
+            from transformers import AutoModelForQuestionAnswering
+
             model = AutoModelForQuestionAnswering.from_pretrained(self.model_path, local_files_only=True)
             self._model = model.to(self.device).float().eval()
         else:
