@@ -33,7 +33,7 @@ from typing import Sequence
 from qa.answer_types import AnswerType, answer_type_of
 from qa.hf_reader import TransformerReader
 from qa.schema import Answer, Passage, normalize_answer
-from qa.span_reader import SpanReader
+from qa.span_reader import SpanReader, rebase
 
 SPAN_MODEL_PATH = Path(__file__).parent / "data" / "span_model"
 MODEL_TYPES = frozenset({AnswerType.PHRASE})
@@ -78,12 +78,17 @@ class CombinedReader:
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         if answer_type_of(question) in self.model_types:
             return self._model_answers(question, passages)
-        pending = self.pool.submit(self._model_answers, question, passages)
-        typed = self.typed.read(question, passages)
+        # Both readers read only the stretches that can hold a typed answer.
+        info = self.typed.analyse(question)
+        stretches = self.typed.focus(info, passages)
+        pending = self.pool.submit(self._model_answers, question, stretches)
+        typed = self.typed.read_stretches(info, stretches)
         model = pending.result()
         typed_best, model_best = _best_by_text(typed), _best_by_text(model)
-        return ([replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
-                + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model])
+        return rebase(
+            [replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
+            + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model],
+            passages)
 
     def _model_answers(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         own = self.model.threshold if self.model.threshold is not None else self.threshold

@@ -156,30 +156,39 @@ class TransformerReader:
         return question if len(offsets) <= limit else question[: offsets[limit - 1][1]]
 
     def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start and end logits, shape (windows, tokens), computed in batches."""
-        inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
-        if self.backend != "torch":
-            return self._run_onnx(inputs)
-        starts, ends = [], []
-        with torch.inference_mode():
-            for i in range(0, len(encoding["input_ids"]), self.batch_size):
-                batch = {k: v[i : i + self.batch_size].to(self.device) for k, v in inputs.items()}
-                output = self._model(**batch)
-                starts.append(output.start_logits.float().cpu())
-                ends.append(output.end_logits.float().cpu())
-        return torch.cat(starts), torch.cat(ends)
+        """Start and end logits, shape (windows, tokens), computed in batches.
 
-    def _run_onnx(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        Windows are batched by length and each batch is cut to its longest window, so a
+        short passage read beside a long one is not padded to the long one's length.
+        Logits past a window's end are ``-inf`` (they are padding, never context).
+        """
+        inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
         ids = inputs["input_ids"]
-        feed = {"input_ids": ids, "attention_mask": inputs.get("attention_mask", torch.ones_like(ids)),
-                "token_type_ids": inputs.get("token_type_ids", torch.zeros_like(ids))}
-        starts, ends = [], []
-        for i in range(0, len(ids), self.batch_size):
-            start, end = self._model.run(None, {k: v[i : i + self.batch_size].numpy().astype("int64")
-                                                for k, v in feed.items()})
-            starts.append(torch.from_numpy(start))
-            ends.append(torch.from_numpy(end))
-        return torch.cat(starts), torch.cat(ends)
+        mask = inputs.get("attention_mask", torch.ones_like(ids))
+        lengths = mask.sum(dim=1)
+        starts = torch.full(ids.shape, float("-inf"))
+        ends = torch.full(ids.shape, float("-inf"))
+        order = torch.argsort(lengths, descending=True, stable=True)
+        for i in range(0, len(order), self.batch_size):
+            rows = order[i : i + self.batch_size]
+            width = int(lengths[rows].max())
+            batch = {name: value[rows, :width] for name, value in inputs.items()}
+            start, end = self._run_onnx(batch) if self.backend != "torch" else self._run_torch(batch)
+            starts[rows, :width] = start
+            ends[rows, :width] = end
+        return starts, ends
+
+    def _run_torch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode():
+            output = self._model(**{k: v.to(self.device) for k, v in batch.items()})
+        return output.start_logits.float().cpu(), output.end_logits.float().cpu()
+
+    def _run_onnx(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = batch["input_ids"]
+        feed = {"input_ids": ids, "attention_mask": batch.get("attention_mask", torch.ones_like(ids)),
+                "token_type_ids": batch.get("token_type_ids", torch.zeros_like(ids))}
+        start, end = self._model.run(None, {k: v.numpy().astype("int64") for k, v in feed.items()})
+        return torch.from_numpy(start), torch.from_numpy(end)
 
     def _decode_window(
         self,

@@ -315,6 +315,99 @@ def cue_hits(left: str, right: str) -> set[Cue]:
     return hits
 
 
+# --------------------------------------------------------------------------- focus
+
+# Where a typed answer can be: the sentences that name what the question names ("Sera",
+# "Pulp Fiction") or carry the pattern of its cue ("as", "directed", a year). Parsing and
+# scoring only those keeps reading cost flat when passages are long reviews.
+_CUE_TRIGGERS: dict[Cue, re.Pattern[str]] = {
+    Cue.ROLE: re.compile(r"\b(?:as|play\w*|portray\w*|voice\w*|star\w*|cast|role)\b|\(", re.I),
+    Cue.DIRECTOR: re.compile(r"\b(?:direct\w*|helm\w*|filmmaker|made\s+by)\b|'s\s+(?:film|movie)", re.I),
+    Cue.AUTHOR: re.compile(r"\b(?:novel\w*|book|story|play|written|wrote|author|based|adapt\w*|playwright)\b", re.I),
+    Cue.SOURCE: re.compile(r"\b(?:novel\w*|book|story|play|based|adapt\w*|derived|source)\b", re.I),
+    Cue.SETTING: re.compile(r"\b(?:set|takes?\s+place|took\s+place|locat\w*|filmed|shot|lives?|living|town|city)\b", re.I),
+    Cue.YEAR: re.compile(r"\b(?:1[89]\d\d|20\d\d)s?\b"),
+    Cue.SIMILAR: re.compile(r"\b(?:like|similar|rip-?off|remake|copy|sequel|reminiscent|imitation|homage|clone|inspired)\b", re.I),
+}
+_ROUGH_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|<br\s*/?>\s*", re.I)
+_WORD_RE = re.compile(r"[^\W_]+")
+MAX_FOCUS_SENTENCES = 8
+FOCUS_GAP = 1
+
+
+_NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Prof|Mt|No|Vol|Ch)\.?)[.!?]?$")
+
+
+def rough_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the sentences of ``text`` by punctuation alone: cheap, for choosing what to parse.
+
+    A full stop after an initial or a common abbreviation ("J. J. Gittes", "Dr. Strangelove")
+    does not end a sentence.
+    """
+    spans, start = [], 0
+    for m in _ROUGH_SENTENCE_END.finditer(text):
+        if text[m.start() - 1 : m.start()] == "." and _NOT_AN_END.search(text, max(start, m.start() - 6), m.start() - 1):
+            continue
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def _mentions(info: QuestionInfo, sentence: str) -> int:
+    """How many of the question's content words the sentence names (an inflected form counts)."""
+    words = {w.lower() for w in _WORD_RE.findall(sentence)}
+    return sum(
+        any(w == lemma or (len(lemma) >= 4 and w.startswith(lemma)) for w in words) for lemma in info.content_lemmas
+    )
+
+
+def focus(info: QuestionInfo, passages: Sequence[Passage], max_sentences: int = MAX_FOCUS_SENTENCES) -> list[Passage]:
+    """The stretches of the passages that can hold a typed answer, at most ``max_sentences`` sentences.
+
+    Sentences are ranked by the question words they name (two points each) plus one
+    point for the cue's pattern, then by passage rank and position; those with
+    neither are left out. Chosen sentences of a passage at most ``FOCUS_GAP``
+    sentences apart make one stretch, with what lies between them (the context of
+    a name: "directed by X ... the director Y appears as Z"). A stretch is a ``Passage`` with the passage's id and its own text and
+    ``document_start``, so answers found in it carry right document offsets
+    (``rebase`` turns them back into offsets in the whole passage). When no
+    sentence qualifies, the passages are read whole.
+    """
+    trigger = _CUE_TRIGGERS.get(info.cue)
+    ranked: list[tuple[int, int, int, int, int]] = []
+    for pi, passage in enumerate(passages):
+        for si, (s, e) in enumerate(rough_sentences(passage.text)):
+            text = passage.text[s:e]
+            score = 2 * _mentions(info, text) + (1 if trigger is not None and trigger.search(text) else 0)
+            if score > 0:
+                ranked.append((-score, pi, si, s, e))
+    if not ranked:
+        return list(passages)
+    chosen = sorted(sorted(ranked)[:max_sentences], key=lambda r: (r[1], r[2]))
+    bounds: list[tuple[int, int, int, int]] = []  # (passage index, last sentence index, start, end)
+    for _, pi, si, s, e in chosen:
+        if bounds and bounds[-1][0] == pi and si - bounds[-1][1] <= 1 + FOCUS_GAP:
+            bounds[-1] = (pi, si, bounds[-1][2], e)
+        else:
+            bounds.append((pi, si, s, e))
+    return [replace(passages[pi], text=passages[pi].text[s:e], document_start=passages[pi].document_start + s)
+            for pi, _, s, e in bounds]
+
+
+def rebase(answers: Iterable[Answer], passages: Sequence[Passage]) -> list[Answer]:
+    """Answers found in stretches of ``passages`` (see ``focus``) with offsets in the whole passage."""
+    by_id = {p.id: p for p in passages}
+    out = []
+    for a in answers:
+        passage = by_id[a.passage_id]
+        start = a.document_start - passage.document_start
+        out.append(replace(a, start=start, end=start + (a.end - a.start)))
+    return out
+
+
 # --------------------------------------------------------------------------- features
 
 KINDS = [
@@ -436,12 +529,14 @@ class SpanReader:
         embedder: Embedder | None = None,
         params_path: str | Path | None = None,
         top_per_passage: int = TOP_PER_PASSAGE,
+        max_sentences: int | None = MAX_FOCUS_SENTENCES,
     ) -> None:
         self._nlp = nlp
         self._embedder = embedder
         self._params_path = Path(params_path) if params_path is not None else PARAMS_PATH
         self._params: dict[str, Any] | None = None
         self.top_per_passage = top_per_passage
+        self.max_sentences = max_sentences  # sentences parsed per question (0 or None: whole passages)
 
     # -- lazily loaded parts
     @property
@@ -470,8 +565,17 @@ class SpanReader:
     # -- public API
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         """Best few candidate answers per passage, scores are P(span is right)."""
+        info = self.analyse(question)
+        return rebase(self.read_stretches(info, self.focus(info, passages)), passages)
+
+    def focus(self, info: QuestionInfo, passages: Sequence[Passage]) -> list[Passage]:
+        """The stretches of ``passages`` worth parsing for this question (all of them when ``max_sentences`` is 0)."""
+        return focus(info, passages, self.max_sentences) if self.max_sentences else list(passages)
+
+    def read_stretches(self, info: QuestionInfo, passages: Sequence[Passage]) -> list[Answer]:
+        """Like ``read``, on passages or stretches of them (answers keep the stretches' offsets)."""
         docs = list(self.nlp.pipe([p.text for p in passages]))
-        info, candidates, features = self.featurize(question, passages, docs)
+        info, candidates, features = self.featurize(info.text, passages, docs, info=info)
         if not candidates:
             return []
         scores = self.score(info, features)
@@ -503,10 +607,11 @@ class SpanReader:
         return 1.0 / (1.0 + np.exp(-z))
 
     def featurize(
-        self, question: str, passages: Sequence[Passage], docs: Sequence[Any] | None = None
+        self, question: str, passages: Sequence[Passage], docs: Sequence[Any] | None = None,
+        info: QuestionInfo | None = None,
     ) -> tuple[QuestionInfo, list[Candidate], np.ndarray]:
         """Question info, candidates of all passages and their feature matrix."""
-        info = self.analyse(question)
+        info = info or self.analyse(question)
         if docs is None:
             docs = list(self.nlp.pipe([p.text for p in passages]))
         sentences = [(pi, sent) for pi, doc in enumerate(docs) for sent in doc.sents]
@@ -675,15 +780,15 @@ class SpanReader:
         return kinds
 
     def _select(self, passages: Sequence[Passage], candidates: list[Candidate], scores: np.ndarray) -> list[Answer]:
-        """Top ``top_per_passage`` distinct spans per passage."""
+        """Top ``top_per_passage`` distinct spans per passage (stretches of one passage count together)."""
         answers: list[Answer] = []
-        taken: dict[int, list[str]] = {}
+        taken: dict[str, list[str]] = {}
         for i in np.argsort(-scores, kind="stable"):
             cand = candidates[int(i)]
-            kept = taken.setdefault(cand.passage_index, [])
+            passage = passages[cand.passage_index]
+            kept = taken.setdefault(passage.id, [])
             if len(kept) >= self.top_per_passage:
                 continue
-            passage = passages[cand.passage_index]
             key = passage.text[cand.start : cand.end].lower()
             if key in kept:
                 continue

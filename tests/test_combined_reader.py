@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.answer_types import Cue, QuestionInfo, answer_type_of
 from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, noisy_or, rescale
 from qa.documents import load_path
 from qa.passages import split_document
@@ -21,6 +22,16 @@ class Fixed:
         self.questions.append(question)
         p = passages[0]
         return [Answer.in_passage(p, 0, p.text.index(" "), self.score)]
+
+    # What the combined reader asks of its typed reader besides ``read``.
+    def analyse(self, question: str) -> QuestionInfo:
+        return QuestionInfo(question, answer_type_of(question), Cue.NONE)
+
+    def focus(self, info: QuestionInfo, passages: list[Passage]) -> list[Passage]:
+        return list(passages)
+
+    def read_stretches(self, info: QuestionInfo, passages: list[Passage]) -> list[Answer]:
+        return self.read(info.text, passages)
 
 
 def test_rescale_sends_one_threshold_onto_the_other_and_keeps_order():
@@ -79,6 +90,16 @@ def test_the_shipped_span_model_marks_opinion_phrases(shipped_passages):
     # Typed questions still get names from the typed-span reader.
     names = sorted(reader.read("who plays Sera?", passages), key=lambda a: -a.score)
     assert names[0].text == "Elisabeth Shue"
+
+
+def test_typed_questions_are_read_in_stretches_but_answered_with_whole_passage_offsets(shipped_passages):
+    reader = CombinedReader()
+    passages = shipped_passages["leaving-las-vegas"]
+    info = reader.typed.analyse("who plays Sera?")
+    stretches = reader.typed.focus(info, passages)
+    assert sum(len(s.text) for s in stretches) < sum(len(p.text) for p in passages)
+    for answer in reader.read("who plays Sera?", passages):
+        assert passages_text(passages, answer.passage_id)[answer.start : answer.end] == answer.text
 
 
 def passages_text(passages: list[Passage], passage_id: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from qa.schema import Passage  # noqa: E402
-from qa.span_reader import SpanReader, clean_span  # noqa: E402
+from qa.span_reader import SpanReader, clean_span, focus, rebase, rough_sentences  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -87,6 +87,32 @@ def test_offsets_and_scores(reader: SpanReader) -> None:
         assert a.text == a.text.strip() and a.text[0].isalnum() and a.text[-1].isalnum()
         per_passage[a.passage_id] = per_passage.get(a.passage_id, 0) + 1
     assert max(per_passage.values()) <= reader.top_per_passage
+
+
+def test_rough_sentences_cover_the_text_at_punctuation_and_line_breaks() -> None:
+    text = "First one. Second (really)! Third?\nFourth<br /><br />Fifth"
+    assert [text[s:e] for s, e in rough_sentences(text)] == [
+        "First one.", "Second (really)!", "Third?", "Fourth", "Fifth"]
+
+
+def test_focus_keeps_the_sentences_that_name_the_question_words(reader: SpanReader) -> None:
+    prefix = "Leaving Las Vegas (1995)\n\n"
+    text = OFFTOPIC + " " + LLV_PARAGRAPH
+    passages = [_passage(OFFTOPIC, "d", 0, 0), _passage(text, "d", len(prefix), 1)]
+    info = reader.analyse("who plays Sera?")
+    # The sentence that names Sera ranks first; the one with only a casting word ("portrayal") next.
+    assert [s.text for s in focus(info, passages, max_sentences=2)] == [LLV_PARAGRAPH]
+    stretches = focus(info, passages, max_sentences=1)
+    assert [s.text for s in stretches] == [LLV_PARAGRAPH[LLV_PARAGRAPH.index("Based on"):]]
+    assert stretches[0].id == passages[1].id
+    document = prefix + text
+    assert document[stretches[0].document_start : stretches[0].document_end] == stretches[0].text
+    # A question none of whose words appear reads the passages whole.
+    assert focus(reader.analyse("who is Zyzzx?"), [_passage(OFFTOPIC)]) == [_passage(OFFTOPIC)]
+    # Answers found in a stretch get offsets in the whole passage.
+    answers = rebase(reader.read_stretches(info, stretches), passages)
+    best = max(answers, key=lambda a: a.score)
+    assert best.text == "Elisabeth Shue" and passages[1].text[best.start : best.end] == best.text
 
 
 def test_no_answer_gets_a_low_score(reader: SpanReader) -> None:
