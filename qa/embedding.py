@@ -14,6 +14,7 @@ backend sorts texts by length before batching and uses
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +63,9 @@ class Embedder:
         self.name = model_name
         self.batch_size = batch_size
         self.model = SentenceTransformer(resolve_model_path(model_name), device="cpu")
+        # One encode at a time: the model's fast tokenizer fails when two threads call it at
+        # once ("Already borrowed", huggingface/tokenizers#537), and PyTorch uses every core anyway.
+        self.lock = threading.Lock()
         self.dimension = int(self.model.get_embedding_dimension()
                              if hasattr(self.model, "get_embedding_dimension")
                              else self.model.get_sentence_embedding_dimension())
@@ -70,8 +74,9 @@ class Embedder:
         """(len(texts), dimension) float32, unit length. Batches are sorted by length."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=True, show_progress_bar=progress)
+        with self.lock:
+            vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                        normalize_embeddings=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
@@ -92,6 +93,9 @@ class TransformerReader:
         self.onnx_cache_dir = onnx_cache_dir
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
+        # Loading, and the tokenizer: a fast tokenizer sets its padding and truncation on every
+        # call, and two threads doing that at once fail with "Already borrowed" (tokenizers#537).
+        self._lock = threading.Lock()
 
     def _load(self) -> None:
         """Load tokenizer and model on first use (once per instance)."""
@@ -118,19 +122,20 @@ class TransformerReader:
         """Up to ``top_n`` answers per passage; an empty list when none is likely."""
         if not passages:
             return []
-        self._load()
-        question = self._fit_question(question)
-        encoding = self._tokenizer(
-            [question] * len(passages),
-            [p.text for p in passages],
-            truncation="only_second",
-            max_length=self.max_length,
-            stride=self.stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=True,
-            return_tensors="pt",
-        )
+        with self._lock:
+            self._load()
+            question = self._fit_question(question)
+            encoding = self._tokenizer(
+                [question] * len(passages),
+                [p.text for p in passages],
+                truncation="only_second",
+                max_length=self.max_length,
+                stride=self.stride,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+                padding=True,
+                return_tensors="pt",
+            )
         start_logits, end_logits = self._run_model(encoding)
         spans: list[_Span] = []
         for window, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist()):

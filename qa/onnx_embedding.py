@@ -7,6 +7,7 @@ cached by ``qa.onnx_models``. Vectors match the PyTorch path to cosine 1.0000
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -38,25 +39,60 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.max_length = _max_seq_length(Path(model_path))
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        # A fast tokenizer sets its padding and truncation on every call, and two threads doing
+        # that at once fail with "RuntimeError: Already borrowed" (huggingface/tokenizers#537).
+        self.tokenizer_lock = threading.Lock()
         self.path = ensure_onnx_model(model_path, precision, cache_dir)
         self.session = onnx_session(self.path, threads)
         self.dimension = int(self._run(["dimension"]).shape[1])
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="np", return_token_type_ids=False)
-        return self.session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
-                                       "attention_mask": batch["attention_mask"].astype(np.int64)})[0]
+        with self.tokenizer_lock:
+            batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="np", return_token_type_ids=False)
+        return self._run_ids(batch["input_ids"], batch["attention_mask"])
+
+    def _run_ids(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)})[0]
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Unit vectors of ``texts``, in batches of texts of similar length (longest first).
+
+        A batch is padded to its longest text, so it closes when it is full or when the
+        next text is shorter than ``SHRINK`` times that length: a handful of sentences
+        of mixed lengths (what the reader embeds) then costs little more than their tokens.
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: less padding per batch
+        with self.tokenizer_lock:
+            encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            out[rows] = self._run([texts[i] for i in rows])
+        pad = self.tokenizer.pad_token_id or 0
+        for rows in _batches(order, [len(e) for e in encoded], self.batch_size):
+            width = len(encoded[rows[0]])
+            ids = np.full((len(rows), width), pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                ids[r, : len(encoded[i])] = encoded[i]
+                mask[r, : len(encoded[i])] = 1
+            out[rows] = self._run_ids(ids, mask)
         return np.ascontiguousarray(out)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts)
+
+
+SHRINK = 0.75
+
+
+def _batches(order: list[int], lengths: list[int], size: int) -> list[list[int]]:
+    """``order`` (longest first) cut into batches of at most ``size`` that pad at most 1 - ``SHRINK`` of a row."""
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < size and lengths[i] >= SHRINK * lengths[batches[-1][0]]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches

@@ -19,12 +19,14 @@ No extractive QA model is available offline, so the reader works in three steps:
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
 import os
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -331,8 +333,9 @@ _CUE_TRIGGERS: dict[Cue, re.Pattern[str]] = {
 }
 _ROUGH_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|<br\s*/?>\s*", re.I)
 _WORD_RE = re.compile(r"[^\W_]+")
-MAX_FOCUS_SENTENCES = 8
+MAX_FOCUS_SENTENCES = 2  # per passage
 FOCUS_GAP = 1
+CUE_WEIGHT = 2.0
 
 
 _NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Prof|Mt|No|Vol|Ch)\.?)[.!?]?$")
@@ -365,36 +368,56 @@ def _mentions(info: QuestionInfo, sentence: str) -> int:
 
 
 def focus(info: QuestionInfo, passages: Sequence[Passage], max_sentences: int = MAX_FOCUS_SENTENCES) -> list[Passage]:
-    """The stretches of the passages that can hold a typed answer, at most ``max_sentences`` sentences.
+    """The stretches of the passages that can hold a typed answer: at most ``max_sentences`` sentences of each.
 
-    Sentences are ranked by the question words they name (two points each) plus one
-    point for the cue's pattern, then by passage rank and position; those with
-    neither are left out. Chosen sentences of a passage at most ``FOCUS_GAP``
+    A sentence scores one point per question word it names and ``CUE_WEIGHT`` for
+    the cue's pattern (a year for "when", "directed" for "who directed", "as" for
+    "who plays"); each passage keeps its best-scoring sentences (earlier ones first
+    on ties), none that score 0. Kept sentences of a passage at most ``FOCUS_GAP``
     sentences apart make one stretch, with what lies between them (the context of
-    a name: "directed by X ... the director Y appears as Z"). A stretch is a ``Passage`` with the passage's id and its own text and
-    ``document_start``, so answers found in it carry right document offsets
-    (``rebase`` turns them back into offsets in the whole passage). When no
-    sentence qualifies, the passages are read whole.
+    a name: "directed by X ... the director Y appears as Z"). A stretch is a
+    ``Passage`` with the passage's id and its own text and ``document_start``, so
+    answers found in it carry right document offsets (``rebase`` turns them back
+    into offsets in the whole passage). When no sentence of any passage scores,
+    the passages are read whole.
     """
     trigger = _CUE_TRIGGERS.get(info.cue)
-    ranked: list[tuple[int, int, int, int, int]] = []
-    for pi, passage in enumerate(passages):
+    stretches: list[Passage] = []
+    for passage in passages:
+        ranked = []
         for si, (s, e) in enumerate(rough_sentences(passage.text)):
             text = passage.text[s:e]
-            score = 2 * _mentions(info, text) + (1 if trigger is not None and trigger.search(text) else 0)
+            score = _mentions(info, text) + (CUE_WEIGHT if trigger is not None and trigger.search(text) else 0)
             if score > 0:
-                ranked.append((-score, pi, si, s, e))
-    if not ranked:
-        return list(passages)
-    chosen = sorted(sorted(ranked)[:max_sentences], key=lambda r: (r[1], r[2]))
-    bounds: list[tuple[int, int, int, int]] = []  # (passage index, last sentence index, start, end)
-    for _, pi, si, s, e in chosen:
-        if bounds and bounds[-1][0] == pi and si - bounds[-1][1] <= 1 + FOCUS_GAP:
-            bounds[-1] = (pi, si, bounds[-1][2], e)
-        else:
-            bounds.append((pi, si, s, e))
-    return [replace(passages[pi], text=passages[pi].text[s:e], document_start=passages[pi].document_start + s)
-            for pi, _, s, e in bounds]
+                ranked.append((-score, si, s, e))
+        bounds: list[tuple[int, int, int]] = []  # (last sentence index, start, end)
+        for _, si, s, e in sorted(sorted(ranked)[:max_sentences], key=lambda r: r[1]):
+            if bounds and si - bounds[-1][0] <= 1 + FOCUS_GAP:
+                bounds[-1] = (si, bounds[-1][1], e)
+            else:
+                bounds.append((si, s, e))
+        stretches += [replace(passage, text=passage.text[s:e], document_start=passage.document_start + s)
+                      for _, s, e in bounds]
+    return stretches or list(passages)
+
+
+def _sentence_sims(rough: list[tuple[int, int, int]], vectors: np.ndarray, docs: Sequence[Any]) -> np.ndarray:
+    """Similarity of each spaCy sentence of ``docs`` to the question: that of the rough sentence it starts in.
+
+    ``rough`` is (passage index, start, end) of the punctuation-split sentences and
+    ``vectors`` the question's vector followed by theirs.
+    """
+    sims = vectors[1:] @ vectors[0] if len(rough) else np.zeros(0)
+    starts: dict[int, list[tuple[int, float]]] = {}
+    for (pi, start, _), sim in zip(rough, sims):
+        starts.setdefault(pi, []).append((start, float(sim)))
+    out = []
+    for pi, doc in enumerate(docs):
+        mine = starts.get(pi, [(0, 0.0)])
+        keys = [start for start, _ in mine]
+        for sent in doc.sents:
+            out.append(mine[max(0, bisect.bisect_right(keys, sent.start_char) - 1)][1])
+    return np.asarray(out, dtype=np.float32)
 
 
 def rebase(answers: Iterable[Answer], passages: Sequence[Passage]) -> list[Answer]:
@@ -537,6 +560,7 @@ class SpanReader:
         self._params: dict[str, Any] | None = None
         self.top_per_passage = top_per_passage
         self.max_sentences = max_sentences  # sentences parsed per question (0 or None: whole passages)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="span-reader")
 
     # -- lazily loaded parts
     @property
@@ -573,9 +597,16 @@ class SpanReader:
         return focus(info, passages, self.max_sentences) if self.max_sentences else list(passages)
 
     def read_stretches(self, info: QuestionInfo, passages: Sequence[Passage]) -> list[Answer]:
-        """Like ``read``, on passages or stretches of them (answers keep the stretches' offsets)."""
+        """Like ``read``, on passages or stretches of them (answers keep the stretches' offsets).
+
+        The sentences are embedded (split by punctuation) in a worker thread while spaCy
+        parses the passages: the two take about as long, and each leaves a core free.
+        """
+        rough = [(pi, s, e) for pi, p in enumerate(passages) for s, e in rough_sentences(p.text)]
+        vectors = self._pool.submit(self.embedder, [info.text] + [passages[pi].text[s:e] for pi, s, e in rough])
         docs = list(self.nlp.pipe([p.text for p in passages]))
-        info, candidates, features = self.featurize(info.text, passages, docs, info=info)
+        sims = _sentence_sims(rough, vectors.result(), docs)
+        info, candidates, features = self.featurize(info.text, passages, docs, info=info, sims=sims)
         if not candidates:
             return []
         scores = self.score(info, features)
@@ -608,17 +639,22 @@ class SpanReader:
 
     def featurize(
         self, question: str, passages: Sequence[Passage], docs: Sequence[Any] | None = None,
-        info: QuestionInfo | None = None,
+        info: QuestionInfo | None = None, sims: np.ndarray | None = None,
     ) -> tuple[QuestionInfo, list[Candidate], np.ndarray]:
-        """Question info, candidates of all passages and their feature matrix."""
+        """Question info, candidates of all passages and their feature matrix.
+
+        ``sims``: the question's cosine similarity to each sentence of ``docs`` in order,
+        when already known (else the sentences are embedded here).
+        """
         info = info or self.analyse(question)
         if docs is None:
             docs = list(self.nlp.pipe([p.text for p in passages]))
         sentences = [(pi, sent) for pi, doc in enumerate(docs) for sent in doc.sents]
         if not sentences:
             return info, [], np.zeros((0, len(FEATURES)))
-        vectors = self.embedder([question] + [s.text for _, s in sentences])
-        sims = vectors[1:] @ vectors[0]
+        if sims is None:
+            vectors = self.embedder([question] + [s.text for _, s in sentences])
+            sims = vectors[1:] @ vectors[0]
         max_sim = float(sims.max())
 
         candidates: list[Candidate] = []
