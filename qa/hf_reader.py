@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from qa.onnx_models import length_batches  # noqa: E402
 from qa.schema import Answer, Passage  # noqa: E402
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
@@ -163,8 +164,9 @@ class TransformerReader:
     def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Start and end logits, shape (windows, tokens), computed in batches.
 
-        Windows are batched by length and each batch is cut to its longest window, so a
-        short passage read beside a long one is not padded to the long one's length.
+        Windows of similar length are batched together (``length_batches``) and each batch
+        is cut to its longest window, so a short passage read beside a long one is not
+        padded to the long one's length.
         Logits past a window's end are ``-inf`` (they are padding, never context).
         """
         inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
@@ -173,9 +175,9 @@ class TransformerReader:
         lengths = mask.sum(dim=1)
         starts = torch.full(ids.shape, float("-inf"))
         ends = torch.full(ids.shape, float("-inf"))
-        order = torch.argsort(lengths, descending=True, stable=True)
-        for i in range(0, len(order), self.batch_size):
-            rows = order[i : i + self.batch_size]
+        order = torch.argsort(lengths, descending=True, stable=True).tolist()
+        for batch_rows in length_batches(order, lengths.tolist(), self.batch_size):
+            rows = torch.tensor(batch_rows)
             width = int(lengths[rows].max())
             batch = {name: value[rows, :width] for name, value in inputs.items()}
             start, end = self._run_onnx(batch) if self.backend != "torch" else self._run_torch(batch)

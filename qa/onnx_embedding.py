@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from qa.embedding import DEFAULT_BATCH_SIZE
-from qa.onnx_models import Precision, ensure_onnx_model, onnx_session
+from qa.onnx_models import Precision, ensure_onnx_model, length_batches, onnx_session
 
 
 def _max_seq_length(model_path: Path) -> int:
@@ -58,9 +58,8 @@ class OnnxEmbedder:
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Unit vectors of ``texts``, in batches of texts of similar length (longest first).
 
-        A batch is padded to its longest text, so it closes when it is full or when the
-        next text is shorter than ``SHRINK`` times that length: a handful of sentences
-        of mixed lengths (what the reader embeds) then costs little more than their tokens.
+        A batch is padded to its longest text (see ``length_batches``): a handful of
+        sentences of mixed lengths (what the reader embeds) costs little more than their tokens.
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -70,7 +69,7 @@ class OnnxEmbedder:
         order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         pad = self.tokenizer.pad_token_id or 0
-        for rows in _batches(order, [len(e) for e in encoded], self.batch_size):
+        for rows in length_batches(order, [len(e) for e in encoded], self.batch_size):
             width = len(encoded[rows[0]])
             ids = np.full((len(rows), width), pad, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -83,16 +82,3 @@ class OnnxEmbedder:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts)
 
-
-SHRINK = 0.75
-
-
-def _batches(order: list[int], lengths: list[int], size: int) -> list[list[int]]:
-    """``order`` (longest first) cut into batches of at most ``size`` that pad at most 1 - ``SHRINK`` of a row."""
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and len(batches[-1]) < size and lengths[i] >= SHRINK * lengths[batches[-1][0]]:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches

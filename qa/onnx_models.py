@@ -169,3 +169,22 @@ def onnx_session(path: Path, threads: int = 2):
     # in the same process; measured ~390 ms instead of ~10 ms per torch query embedding.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+SHRINK = 0.75
+
+
+def length_batches(order: list[int], lengths: list[int], size: int) -> list[list[int]]:
+    """``order`` (indices, longest first) cut into batches of at most ``size`` that pad little.
+
+    A batch runs padded to its longest input, so it closes when it is full or when the
+    next input is shorter than ``SHRINK`` times its first. Measured on the span model
+    reading five passages of mixed length: one padded batch 47 ms, one input at a time 30 ms.
+    """
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < size and lengths[i] >= SHRINK * lengths[batches[-1][0]]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
