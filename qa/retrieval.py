@@ -24,7 +24,9 @@ so they rank above other films' passages of similar relevance.
 """
 from __future__ import annotations
 
+import functools
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable, Literal
 
@@ -37,6 +39,7 @@ from qa.store import STOPWORDS, Filters, Store
 
 Mode = Literal["dense", "keyword", "hybrid"]
 CANDIDATES = 50  # how deep each list is read before fusing
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
 DOCUMENT_CANDIDATES = 20  # reviews whose BM25 counts, and whose passages are all candidates
 
 
@@ -74,6 +77,7 @@ def expansion_terms(question: str) -> str:
 _WORD = re.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     """A crude suffix stripper (stars, starring -> star; directed -> direct), used on both sides."""
     for suffix in ("ing", "ed", "es", "s", "e"):
@@ -199,8 +203,8 @@ def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dic
     if not documents:
         return dense, keyword
     admitted = store.passage_pks_of_documents(list(documents))
-    return (_merge(dense, store.dense_search(query_vector, len(admitted), admitted)),
-            _merge(keyword, keyword_hits(store, question, len(admitted), admitted)))
+    pending = _POOL.submit(keyword_hits, store, question, len(admitted), admitted)
+    return (_merge(dense, store.dense_search(query_vector, len(admitted), admitted)), _merge(keyword, pending.result()))
 
 
 def _normalise(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -256,20 +260,28 @@ def retrieve(
             if not len(film_pks):
                 film_pks = None
     depth = max(top_k, CANDIDATES)
+    use_documents = mode == "hybrid" and document_weight > 0
+
+    def keyword_side() -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """BM25 lists (SQLite); run beside the embedding and FAISS search (both release the GIL)."""
+        keyword: list[tuple[int, float]] = []
+        if mode in ("keyword", "hybrid"):
+            keyword = keyword_hits(store, question, depth, allowed)
+            if film_pks is not None:
+                keyword = _merge(keyword, keyword_hits(store, question, depth, film_pks))
+        documents = (document_scores(store, question, store.filter_document_pks(filters) if filters else None)
+                     if use_documents else {})
+        return keyword, documents
+
+    pending = _POOL.submit(keyword_side) if mode == "hybrid" else None
     query_vector = embed([question])[0] if mode in ("dense", "hybrid") else None
     dense: list[tuple[int, float]] = []
-    keyword: list[tuple[int, float]] = []
     if query_vector is not None:
         dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_pks is not None else top_k, allowed)
         if film_pks is not None:
             dense = _merge(dense, store.dense_search(query_vector, depth, film_pks))
-    if mode in ("keyword", "hybrid"):
-        keyword = keyword_hits(store, question, depth, allowed)
-        if film_pks is not None:
-            keyword = _merge(keyword, keyword_hits(store, question, depth, film_pks))
-    documents: dict[int, float] = {}
-    if mode == "hybrid" and document_weight > 0 and query_vector is not None:
-        documents = document_scores(store, question, store.filter_document_pks(filters) if filters else None)
+    keyword, documents = pending.result() if pending is not None else keyword_side()
+    if documents and query_vector is not None:
         dense, keyword = _admit(store, question, query_vector, documents, dense, keyword)
     if mode == "dense":
         hits = dense
