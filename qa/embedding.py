@@ -63,8 +63,8 @@ class Embedder:
         self.name = model_name
         self.batch_size = batch_size
         self.model = SentenceTransformer(resolve_model_path(model_name), device="cpu")
-        # One encode at a time: the model's fast tokenizer fails when two threads call it at
-        # once ("Already borrowed", huggingface/tokenizers#537), and PyTorch uses every core anyway.
+        # One encode at a time: fast tokenizers are reported to fail when two threads call them
+        # at once ("Already borrowed", huggingface/tokenizers#537), and PyTorch uses every core anyway.
         self.lock = threading.Lock()
         self.dimension = int(self.model.get_embedding_dimension()
                              if hasattr(self.model, "get_embedding_dimension")

@@ -94,8 +94,10 @@ class TransformerReader:
         self.onnx_cache_dir = onnx_cache_dir
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
-        # Loading, and the tokenizer: a fast tokenizer sets its padding and truncation on every
-        # call, and two threads doing that at once fail with "Already borrowed" (tokenizers#537).
+        # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
+        # sets its padding and truncation on every call, which is reported to fail with "Already
+        # borrowed" when two threads do it at once (huggingface/tokenizers#537; not reproduced
+        # here with tokenizers 0.23.3 and 8 threads, so this is a guard).
         self._lock = threading.Lock()
 
     def _load(self) -> None:

@@ -39,8 +39,9 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.max_length = _max_seq_length(Path(model_path))
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        # A fast tokenizer sets its padding and truncation on every call, and two threads doing
-        # that at once fail with "RuntimeError: Already borrowed" (huggingface/tokenizers#537).
+        # A fast tokenizer sets its padding and truncation on every call, which is reported to fail
+        # with "RuntimeError: Already borrowed" when two threads do it at once
+        # (huggingface/tokenizers#537; not reproduced here with tokenizers 0.23.3: a guard).
         self.tokenizer_lock = threading.Lock()
         self.path = ensure_onnx_model(model_path, precision, cache_dir)
         self.session = onnx_session(self.path, threads)

@@ -193,6 +193,19 @@ def test_batching_gives_same_answers_as_one_by_one(model_path: Path) -> None:
     assert_exact_offsets(together, passages)
 
 
+def test_threads_reading_at_once_get_what_one_thread_gets(model_path: Path) -> None:
+    """The server reads several questions at once with one reader (and one tokenizer)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = TransformerReader(model_path, max_length=64, stride=16, batch_size=2)
+    jobs = [(QUESTION + "?" * (i % 3), [passage(str(i), long_text(40 + 10 * i, marker_at=i))]) for i in range(12)]
+    alone = [reader.read(q, ps) for q, ps in jobs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda job: reader.read(*job), jobs * 2))
+    key = lambda answers: [(a.passage_id, a.start, a.end, round(a.score, 5)) for a in answers]  # noqa: E731
+    assert [key(a) for a in together] == [key(a) for a in alone * 2]
+
+
 def test_scores_in_unit_interval_and_top_n(model_path: Path) -> None:
     reader = TransformerReader(model_path, max_length=64, stride=16, top_n=2)
     passages = [passage(str(i), long_text(60 + 40 * i, marker_at=10 + 30 * i)) for i in range(4)]

@@ -108,12 +108,18 @@ def _question(aspect: str, rng: random.Random) -> str:
 
 
 def opinion_examples(nlp: Any, reviews: list[dict[str, Any]], held_titles: set[str], rng: random.Random,
-                     max_reviews: int) -> tuple[list[Example], list[Example]]:
-    """(train, held-out) subjective questions; films in ``held_titles`` (and a share of the rest) are held out."""
+                     max_reviews: int, skip: int = 0) -> tuple[list[Example], list[Example]]:
+    """(train, held-out) subjective questions; films in ``held_titles`` (and a share of the rest) are held out.
+
+    The reviews are those with film opinion phrases, in a fixed shuffled order: the
+    ``max_reviews`` after the first ``skip`` (a later training round can skip the
+    reviews earlier rounds learned from).
+    """
     matching = [r for r in reviews if len(PREFILTER.findall(r["text"])) >= 2]
     rng.shuffle(matching)
-    chosen = sorted(matching[:max_reviews], key=lambda r: r["id"])
-    print(f"reviews with film opinion phrases: {len(matching)}; parsing {len(chosen)}", flush=True)
+    chosen = sorted(matching[skip : skip + max_reviews], key=lambda r: r["id"])
+    print(f"reviews with film opinion phrases: {len(matching)}; parsing {len(chosen)} after the first {skip}",
+          flush=True)
     passages = {r["id"]: split_passages(r["id"], r["text"]) for r in chosen}
     docs = nlp.pipe([p.text for r in chosen for p in passages[r["id"]]])
     groups_of: dict[str, set[str]] = defaultdict(set)

