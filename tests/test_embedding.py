@@ -80,4 +80,3 @@ def test_backend_is_chosen_by_settings(cache_dir, monkeypatch):
     assert embedder_for(Settings(embedding_backend="onnx-int8", onnx_cache_dir=cache_dir)).backend == "onnx-int8"
     with pytest.raises(ValueError):
         load_embedder(DEFAULT_EMBEDDING_MODEL, 8, "tensorflow")
-
