@@ -82,4 +82,3 @@ class OnnxEmbedder:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts)
-

@@ -336,8 +336,6 @@ _WORD_RE = re.compile(r"[^\W_]+")
 MAX_FOCUS_SENTENCES = 2  # per passage
 FOCUS_GAP = 1
 CUE_WEIGHT = 2.0
-
-
 _NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Prof|Mt|No|Vol|Ch)\.?)[.!?]?$")
 
 
