@@ -45,15 +45,10 @@ class OnnxEmbedder:
         self.tokenizer_lock = threading.Lock()
         self.path = ensure_onnx_model(model_path, precision, cache_dir)
         self.session = onnx_session(self.path, threads)
-        self.dimension = int(self._run(["dimension"]).shape[1])
+        probe = np.asarray(self.tokenizer(["dimension"], return_token_type_ids=False)["input_ids"])
+        self.dimension = int(self._run(probe, np.ones_like(probe)).shape[1])
 
-    def _run(self, texts: Sequence[str]) -> np.ndarray:
-        with self.tokenizer_lock:
-            batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="np", return_token_type_ids=False)
-        return self._run_ids(batch["input_ids"], batch["attention_mask"])
-
-    def _run_ids(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)})[0]
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
@@ -77,7 +72,7 @@ class OnnxEmbedder:
             for r, i in enumerate(rows):
                 ids[r, : len(encoded[i])] = encoded[i]
                 mask[r, : len(encoded[i])] = 1
-            out[rows] = self._run_ids(ids, mask)
+            out[rows] = self._run(ids, mask)
         return np.ascontiguousarray(out)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
