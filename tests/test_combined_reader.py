@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa.answer_types import Cue, QuestionInfo, answer_type_of
-from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, noisy_or, rescale
+from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader, noisy_or, rescale, sureness
 from qa.documents import load_path
 from qa.passages import split_document
 from qa.schema import Answer, Passage
@@ -54,6 +54,38 @@ def test_phrase_questions_go_to_the_model_alone_and_typed_ones_to_both():
     # Both proposed "Cage": each copy scores 1 - (1 - 0.9)(1 - 0.34) = 0.934.
     assert [a.text for a in answers] == ["Cage", "Cage"]
     assert all(a.score == pytest.approx(noisy_or(0.9, 0.34)) == pytest.approx(0.934) for a in answers)
+
+
+def test_a_typed_question_the_span_model_is_sure_of_skips_the_typed_reader():
+    typed, model = Fixed(0.9, 0.34), Fixed(0.95, 0.2)
+    reader = CombinedReader(typed=typed, model=model, model_sure=0.7)
+    p = [Passage(id="d#0", document_id="d", text="Cage plays Ben.", document_start=0)]
+    answers = reader.read("who plays Ben?", p)
+    assert model.questions == ["who plays Ben?"] and typed.questions == []
+    assert [a.text for a in answers] == ["Cage"] and answers[0].score == pytest.approx(rescale(0.95, 0.2, 0.34))
+    # Less sure than that: the typed reader reads too.
+    reader.model_sure = 0.99
+    reader.read("who plays Ben?", p)
+    assert typed.questions == ["who plays Ben?"]
+
+
+def test_a_span_model_torn_between_places_is_not_sure():
+    class Torn(Fixed):
+        def read(self, question, passages):
+            p = passages[0]
+            return [Answer.in_passage(p, 0, 4, 0.8), Answer.in_passage(p, p.text.index("Ben"), len(p.text) - 1, 0.6),
+                    Answer.in_passage(p, 0, 10, 0.5)]  # "Cage plays" overlaps "Cage": not a rival
+
+    assert sureness([]) == (0.0, 0.0)
+    p = [Passage(id="d#0", document_id="d", text="Cage plays Ben.", document_start=0)]
+    assert sureness(Torn(0, 0).read("", p)) == (0.8, pytest.approx(0.6))
+    typed = Fixed(0.9, 0.34)
+    reader = CombinedReader(typed=typed, model=Torn(0.0, 0.34), model_sure=0.7, model_rivals=0.5)
+    reader.read("who plays Ben?", p)
+    assert typed.questions == ["who plays Ben?"]
+    reader.model_rivals = 0.7
+    reader.read("who is Ben?", p)
+    assert typed.questions == ["who plays Ben?"]
 
 
 def test_an_answer_only_one_reader_proposes_keeps_its_score():
