@@ -59,6 +59,13 @@ def noisy_or(p: float, q: float) -> float:
     return 1.0 - (1.0 - p) * (1.0 - q)
 
 
+def combine(typed: list[Answer], model: list[Answer]) -> list[Answer]:
+    """Both readers' answers, each scored by the noisy OR of the two readers' best scores for its text."""
+    typed_best, model_best = _best_by_text(typed), _best_by_text(model)
+    return ([replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
+            + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model])
+
+
 def sureness(answers: Sequence[Answer]) -> tuple[float, float]:
     """(the best score, the summed score of the answers that do not overlap the best one)."""
     if not answers:
@@ -104,12 +111,7 @@ class CombinedReader:
         best, rivals = sureness(model)
         if best >= self.model_sure and rivals <= self.model_rivals:
             return rebase(model, passages)
-        typed = self.typed.read_stretches(info, stretches)
-        typed_best, model_best = _best_by_text(typed), _best_by_text(model)
-        return rebase(
-            [replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in typed]
-            + [replace(a, score=noisy_or(a.score, typed_best.get(normalize_answer(a.text), 0.0))) for a in model],
-            passages)
+        return rebase(combine(self.typed.read_stretches(info, stretches), model), passages)
 
     def _model_answers(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
         own = self.model.threshold if self.model.threshold is not None else self.threshold

@@ -1,4 +1,4 @@
-"""Choose ``MODEL_SURE`` of ``qa.combined_reader`` on held-out questions (not the dev files).
+"""Choose ``MODEL_SURE`` and ``MODEL_RIVALS`` of ``qa.combined_reader`` on held-out questions (not the dev files).
 
     .venv/bin/python training/tune_combined.py [--questions N]
 
@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -29,8 +28,8 @@ from eval_reader import best_over_golds, token_f1  # noqa: E402
 from train_span_model import held_out_examples  # noqa: E402
 
 from qa.answer_types import answer_type_of  # noqa: E402
-from qa.combined_reader import CombinedReader, _best_by_text, noisy_or, sureness  # noqa: E402
-from qa.schema import Answer, normalize_answer  # noqa: E402
+from qa.combined_reader import CombinedReader, combine, sureness  # noqa: E402
+from qa.schema import Answer  # noqa: E402
 
 SURE = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.5)
 RIVALS = (9.0, 1.0, 0.8, 0.6, 0.4)
@@ -59,10 +58,7 @@ def main() -> None:
         info = reader.typed.analyse(ex.question)
         stretches = reader.typed.focus(info, ex.passages)
         model = reader._model_answers(ex.question, stretches)
-        own = reader.typed.read_stretches(info, stretches)
-        own_best, model_best = _best_by_text(own), _best_by_text(model)
-        both = ([replace(a, score=noisy_or(a.score, model_best.get(normalize_answer(a.text), 0.0))) for a in own]
-                + [replace(a, score=noisy_or(a.score, own_best.get(normalize_answer(a.text), 0.0))) for a in model])
+        both = combine(reader.typed.read_stretches(info, stretches), model)
         rows.append((sureness(model),
                      best_over_golds(token_f1, top_text(model, reader.threshold), ex.answers),
                      best_over_golds(token_f1, top_text(both, reader.threshold), ex.answers)))
