@@ -70,18 +70,19 @@ def _locate(text: str, answer: str) -> int:
     return i if i >= 0 else text.lower().find(answer.lower())
 
 
-def pairs_of(examples: list[Example], rng: random.Random) -> list[Pair]:
+def pairs_of(examples: list[Example], rng: random.Random, all_answers: bool = False) -> list[Pair]:
+    """(question, passage, answer span) pairs: the first gold answer found in the passage, or with
+    ``all_answers`` one pair per distinct gold answer found there (SubjQA merges several annotators' spans)."""
     out = []
     for ex in examples:
         for p in ex.passages:
-            hit = None
+            hits = []
             for a in ex.answers:
                 i = _locate(p.text, a)
-                if i >= 0:
-                    hit = (i, i + len(a))
-                    break
-            if hit is not None:
-                out.append(Pair(ex.question, p.text, *hit))
+                if i >= 0 and (i, i + len(a)) not in hits:
+                    hits.append((i, i + len(a)))
+            if hits:
+                out.extend(Pair(ex.question, p.text, *hit) for hit in (hits if all_answers else hits[:1]))
             elif not ex.answers or rng.random() < NEGATIVE_PASSAGE_SHARE:
                 out.append(Pair(ex.question, p.text, None, None))
     return out
@@ -242,6 +243,8 @@ def main() -> None:
                     help="skip the first N of those reviews (the ones earlier training rounds used)")
     ap.add_argument("--calibrate-only", action="store_true",
                     help="keep the weights in --out; only refit calibration and threshold")
+    ap.add_argument("--all-answers", action="store_true",
+                    help="train on every annotator's span of a question, not only the first")
     ap.add_argument("--read-window", type=int, nargs=2, default=READ_WINDOW, metavar=("TOKENS", "OVERLAP"),
                     help="the windows the product reads in (calibrated on, written to reader.json); "
                          f"training always uses {MAX_LENGTH} tokens with {STRIDE} of overlap")
@@ -272,7 +275,7 @@ def main() -> None:
     rest = [ex for ex in syn_train if not ex.kind.startswith("subjective")] + train
     if args.replay < 1.0:
         rest = rng.sample(rest, int(len(rest) * args.replay))
-    feats = features_of(tokenizer, pairs_of(rest + subjective, rng))
+    feats = features_of(tokenizer, pairs_of(rest + subjective, rng, args.all_answers))
     rng.shuffle(feats)
     if args.limit:
         feats, held, syn_held = feats[: args.limit], held[:40], syn_held[:40]
