@@ -67,12 +67,16 @@ def combine(typed: list[Answer], model: list[Answer]) -> list[Answer]:
 
 
 def sureness(answers: Sequence[Answer]) -> tuple[float, float]:
-    """(the best score, the summed score of the answers that do not overlap the best one)."""
+    """(the best score, the summed score of the answers that do not overlap the best one).
+
+    Overlap is judged in document offsets: answers read in two stretches of one passage
+    (see ``SpanReader.focus``) have passage offsets relative to different stretches.
+    """
     if not answers:
         return 0.0, 0.0
     best = max(answers, key=lambda a: a.score)
-    rivals = sum(a.score for a in answers
-                 if a.passage_id != best.passage_id or a.end <= best.start or a.start >= best.end)
+    rivals = sum(a.score for a in answers if a.document_id != best.document_id
+                 or a.document_end <= best.document_start or a.document_start >= best.document_end)
     return best.score, rivals
 
 

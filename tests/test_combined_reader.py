@@ -79,6 +79,9 @@ def test_a_span_model_torn_between_places_is_not_sure():
     assert sureness([]) == (0.0, 0.0)
     p = [Passage(id="d#0", document_id="d", text="Cage plays Ben.", document_start=0)]
     assert sureness(Torn(0, 0).read("", p)) == (0.8, pytest.approx(0.6))
+    # Two stretches of one passage: the same stretch offsets are different places in the review.
+    first, second = (Passage(id="d#0", document_id="d", text="Cage plays Ben.", document_start=s) for s in (0, 40))
+    assert sureness([Answer.in_passage(first, 0, 4, 0.8), Answer.in_passage(second, 0, 4, 0.6)]) == (0.8, 0.6)
     typed = Fixed(0.9, 0.34)
     reader = CombinedReader(typed=typed, model=Torn(0.0, 0.34), model_sure=0.7, model_rivals=0.5)
     reader.read("who plays Ben?", p)
