@@ -60,6 +60,10 @@ class TransformerReader:
     ``backend`` runs the model with PyTorch (``torch``) or with ONNX Runtime
     (``onnx``: fp32; ``onnx-int8``: weights quantised to int8), from a graph
     exported locally once and cached by ``qa.onnx_models``.
+
+    A span is proposed only when its logit beats the window's null answer; ``null_margin``
+    lets spans up to that much below it through too (``math.inf``: every window's best
+    spans, whatever the null answer says; used to study the no-answer threshold).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class TransformerReader:
         calibrated: bool = True,
         backend: Backend = "torch",
         onnx_cache_dir: Path | None = None,
+        null_margin: float = 0.0,
     ) -> None:
         if backend not in get_args(Backend):
             raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
@@ -92,6 +97,7 @@ class TransformerReader:
         self.device = device
         self.backend = backend
         self.onnx_cache_dir = onnx_cache_dir
+        self.null_margin = null_margin
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
         # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
@@ -229,7 +235,7 @@ class TransformerReader:
         top = torch.topk(candidates.flatten(), k=min(self.top_n, int(valid.sum())))
         spans = []
         for logit, flat in zip(top.values.tolist(), top.indices.tolist()):
-            if logit <= null_logit.item():
+            if logit <= null_logit.item() - self.null_margin:
                 break
             start_token, end_token = divmod(flat, n)
             char_span = _strip(text, offsets[start_token][0], offsets[end_token][1])

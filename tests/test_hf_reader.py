@@ -171,6 +171,18 @@ def test_no_answer_when_null_score_dominates(model_path: Path, null_model_path: 
     assert TransformerReader(model_path, max_length=64, stride=16).read(QUESTION, [no_marker]) == []
 
 
+def test_null_margin_lets_spans_below_the_null_answer_through(null_model_path: Path) -> None:
+    with_marker = passage("p1", long_text(80, marker_at=40))
+    # The null answer beats the marker's span by a wide margin (between 5 and 10 logits): a margin
+    # of 1 lets nothing through, an unlimited one the window's best span, with its low probability.
+    assert TransformerReader(null_model_path, max_length=64, stride=16, null_margin=1.0).read(
+        QUESTION, [with_marker]) == []
+    answers = TransformerReader(null_model_path, max_length=64, stride=16, null_margin=float("inf")).read(
+        QUESTION, [with_marker])
+    best = max(answers, key=lambda a: a.score)
+    assert best.text == "Zebra" and best.score < 0.5
+
+
 def test_batching_gives_same_answers_as_one_by_one(model_path: Path) -> None:
     passages = [
         passage("a", long_text(300, marker_at=290)),
