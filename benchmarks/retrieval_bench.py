@@ -133,16 +133,20 @@ def imdb(backend: str) -> None:
                   started_machine)
 
 
-def ensure_subjqa(backend: str) -> Path:
-    index_dir = BENCH_INDEX / f"subjqa-{backend}"
+def index_subjqa_corpus(corpus: Path, index_dir: Path, backend: str) -> Path:
+    """``qa index`` of a SubjQA-style corpus (``review_id``, ``item_id`` as the film), unless built already."""
     if not (index_dir / "CURRENT").exists():
         import subprocess
 
-        subprocess.run([sys.executable, "-c", "from qa.cli import run; run()", "index", str(SUBJQA_CORPUS),
+        subprocess.run([sys.executable, "-c", "from qa.cli import run; run()", "index", str(corpus),
                         "--index-dir", str(index_dir), "--rebuild", "--quiet",
                         "--id-field", "review_id", "--film-field", "item_id"], cwd=ROOT, check=True,
                        env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_EMBEDDING_BACKEND": backend})
     return index_dir
+
+
+def ensure_subjqa(backend: str) -> Path:
+    return index_subjqa_corpus(SUBJQA_CORPUS, BENCH_INDEX / f"subjqa-{backend}", backend)
 
 
 def subjqa(backend: str) -> None:
