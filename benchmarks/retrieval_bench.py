@@ -129,8 +129,11 @@ def imdb(backend: str) -> None:
     body += ("\n\nThe default (`QA_FUSION`, `QA_DENSE_WEIGHT`, `QA_DOCUMENT_WEIGHT`) is the first hybrid row; "
              "the next one is the same without document evidence. 'search' is "
              f"`retrieve()` for {DEPTH} passages (question embedding + both searches + fusion).")
-    write_section("retrieval-imdb", "Retrieval quality: factual questions over 50,000 reviews", body,
-                  started_machine)
+    # The default backend's section keeps its name; another backend's (e.g. torch fp32) sits beside it.
+    key, title = "retrieval-imdb", "Retrieval quality: factual questions over 50,000 reviews"
+    if backend != "onnx-int8":
+        key, title = f"{key}-{backend}", f"{title} ({backend} vectors)"
+    write_section(key, title, body, started_machine)
 
 
 def index_subjqa_corpus(corpus: Path, index_dir: Path, backend: str) -> Path:
