@@ -79,6 +79,7 @@ class Features:
         self.model = TransformerReader(SPAN_MODEL_PATH, backend="onnx-int8", top_n=1)
         self._sentences: dict[str, object] = {}
         self._aspects: dict[str, set[str]] = {}
+        self._passages: dict[str, list] = {}
 
     def sentence(self, question_vector, review_id: str) -> float:
         from qa.passages import sentence_spans
@@ -92,8 +93,9 @@ class Features:
         from qa.passages import split_document
         from qa.schema import Document
 
-        passages = split_document(Document(id=review_id, text=self.texts[review_id]), 200)
-        return max((a.score for a in self.model.read(question, passages)), default=0.0)
+        if review_id not in self._passages:
+            self._passages[review_id] = split_document(Document(id=review_id, text=self.texts[review_id]), 200)
+        return max((a.score for a in self.model.read(question, self._passages[review_id])), default=0.0)
 
     def aspect(self, question_nouns: set[str], review_id: str) -> float:
         if review_id not in self._aspects:

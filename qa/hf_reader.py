@@ -199,11 +199,7 @@ class TransformerReader:
         return output.start_logits.float().cpu(), output.end_logits.float().cpu()
 
     def _run_onnx(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = batch["input_ids"]
-        feed = {"input_ids": ids, "attention_mask": batch.get("attention_mask", torch.ones_like(ids)),
-                "token_type_ids": batch.get("token_type_ids", torch.zeros_like(ids))}
-        start, end = self._model.run(None, {k: v.numpy().astype("int64") for k, v in feed.items()})
-        return torch.from_numpy(start), torch.from_numpy(end)
+        return onnx_logits(self._model, batch)
 
     def _decode_window(
         self,
@@ -259,6 +255,15 @@ class TransformerReader:
 
     def _calibrate(self, p: float) -> float:
         return p if self.calibration is None else platt(p, *self.calibration)
+
+
+def onnx_logits(session: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end logits of one batch from an exported question-answering graph."""
+    ids = batch["input_ids"]
+    feed = {"input_ids": ids, "attention_mask": batch.get("attention_mask", torch.ones_like(ids)),
+            "token_type_ids": batch.get("token_type_ids", torch.zeros_like(ids))}
+    start, end = session.run(None, {k: v.numpy().astype("int64") for k, v in feed.items()})
+    return torch.from_numpy(start), torch.from_numpy(end)
 
 
 def platt(p: float, a: float, b: float) -> float:

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from eval_reader import SHARED, SUBJQA_MOVIES_DEV, best_over_golds, load_subjqa, token_f1  # noqa: E402
 from qa.combined_reader import SPAN_MODEL_PATH, CombinedReader  # noqa: E402
-from qa.hf_reader import TransformerReader  # noqa: E402
+from qa.hf_reader import TransformerReader, onnx_logits  # noqa: E402
 
 OTHER_DOMAINS = ["books", "electronics", "grocery", "restaurants", "tripadvisor"]
 
@@ -61,13 +61,7 @@ class AveragedReader(TransformerReader):
             for p in self.paths[1:]]
 
     def _run_onnx(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        starts, ends = [], []
-        for session in self.sessions:
-            self._model = session
-            start, end = super()._run_onnx(batch)
-            starts.append(start)
-            ends.append(end)
-        self._model = self.sessions[0]
+        starts, ends = zip(*(onnx_logits(session, batch) for session in self.sessions))
         return torch.stack(starts).mean(0), torch.stack(ends).mean(0)
 
 
@@ -111,8 +105,8 @@ def main() -> None:
         forced, _ = at_threshold(rows, 0.0)
         line = (f"{name:12s} n={len(rows)} answerable={sum(r[0] for r in rows)}  product threshold: answerable F1 "
                 f"{ans:.3f}, no-answer {noans:.3f}  forced: answerable F1 {forced:.3f}")
+        points = [(at_threshold(rows, t), t) for t in sorted({r[2] for r in rows} | {math.inf})]
         for level in args.levels:
-            points = [(at_threshold(rows, t), t) for t in sorted({r[2] for r in rows} | {math.inf})]
             best = max(((a, t) for (a, n), t in points if n >= level), default=(float("nan"), math.nan))
             line += f"  |  no-answer >= {level}: best answerable F1 {best[0]:.3f} (threshold {best[1]:.3f})"
         print(line, flush=True)
