@@ -51,7 +51,7 @@ class TransformerReader:
     window, so it lies in [0, 1] and is comparable across passages.
 
     A ``reader.json`` beside the weights (written by
-    ``training/train_span_model.py``) may give the window size and stride the
+    ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give the window size and stride the
     model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
     becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
     fitted on held-out questions) and its ``no_answer_threshold`` on that

@@ -5,17 +5,12 @@ candidate answers (unmerged, any order) with scores in [0, 1], and may carry
 a learned ``threshold`` (None: the pipeline's default). The pipeline merges
 near-duplicates, sorts them and applies the no-answer threshold.
 
-Readers (``Settings.reader``):
-
-* ``combined`` (default): ``qa.combined_reader``: typed questions to the
-  typed-span reader, free-phrase questions to the shipped span model;
-* ``typed``: ``qa.span_reader``, typed-span extraction only;
-* ``model``: the shipped span model only (``qa/data/span_model``);
-* ``transformer``: any local Hugging Face extractive-QA checkpoint
-  (``Settings.reader_model``).
-
-The span model and transformer checkpoints run on ``Settings.reader_backend``
-(ONNX Runtime int8 by default, see ``qa.hf_reader``).
+The product's reader is an extractive-QA transformer run by
+``qa.hf_reader.TransformerReader``: by default the shipped span model
+(``qa/data/span_model``, trained by ``training/train_reader.py``, its scores
+calibrated by ``training/calibrate_reader.py``), or any local Hugging Face
+checkpoint named by ``Settings.reader_model``. It runs on
+``Settings.reader_backend`` (ONNX Runtime int8 by default).
 """
 from __future__ import annotations
 
@@ -25,6 +20,8 @@ from typing import Protocol, Sequence
 
 from qa.schema import Answer, Passage
 
+SPAN_MODEL_PATH = Path(__file__).parent / "data" / "span_model"
+
 
 class Reader(Protocol):
     def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
@@ -33,26 +30,15 @@ class Reader(Protocol):
 
 
 def load_reader(settings) -> Reader:
-    """The reader chosen by ``settings.reader``, loaded once per process."""
-    return _cached_reader(settings.reader, str(settings.reader_model) if settings.reader_model else None,
-                          settings.reader_backend, settings.onnx_cache_dir)
+    """The reader of ``settings.reader_model`` (default: the shipped span model), loaded once per process."""
+    return _cached_reader(str(settings.reader_model or SPAN_MODEL_PATH), settings.reader_backend,
+                          settings.onnx_cache_dir)
 
 
 @lru_cache(maxsize=2)
-def _cached_reader(kind: str, model_path: str | None, backend: str, onnx_cache_dir: Path | None) -> Reader:
-    if kind in ("transformer", "model", "combined"):
-        from qa.combined_reader import SPAN_MODEL_PATH
-        from qa.hf_reader import TransformerReader
+def _cached_reader(model_path: str, backend: str, onnx_cache_dir: Path | None) -> Reader:
+    from qa.hf_reader import TransformerReader
 
-        if kind == "transformer" and not model_path:
-            raise ValueError("reader=transformer needs QA_READER_MODEL (or --reader-model): "
-                             "the folder of a Hugging Face extractive-QA checkpoint")
-        model = TransformerReader(model_path or SPAN_MODEL_PATH, backend=backend, onnx_cache_dir=onnx_cache_dir)
-        if kind != "combined":
-            return model
-        from qa.combined_reader import CombinedReader
-
-        return CombinedReader(model=model)
-    from qa.span_reader import SpanReader
-
-    return SpanReader()
+    if not (Path(model_path) / "config.json").is_file():
+        raise ValueError(f"reader model {model_path}: not a Hugging Face checkpoint folder (no config.json)")
+    return TransformerReader(model_path, backend=backend, onnx_cache_dir=onnx_cache_dir)

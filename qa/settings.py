@@ -73,16 +73,12 @@ class Settings(BaseSettings):
                                  "(max-normalised) added to each passage's fused score (0-1), so a review that names "
                                  "the film in one paragraph and answers in another ranks high; the passages of the "
                                  "best reviews are candidates too. 0 turns it off.")
-    reader: Literal["combined", "typed", "model", "transformer"] = Field(
-        "combined", description="Which reader marks answers: 'combined' (typed-span reader for people, dates, places "
-                                "and titles, the shipped span model for free phrases), 'typed', 'model', or 'transformer' "
-                                "(a local Hugging Face checkpoint, see reader_model).")
     reader_model: Path | None = Field(
-        None, description="Local Hugging Face QA checkpoint: required by reader=transformer; with reader=model or "
-                          "combined it replaces the shipped span model.")
+        None, description="Folder of a local Hugging Face extractive-QA checkpoint to read with instead of the "
+                          "shipped span model (qa/data/span_model).")
     reader_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8",
-        description="How the span model (reader=combined or model) and a transformer checkpoint run: 'onnx-int8' "
+        description="How the reader's model runs: 'onnx-int8' "
                     "(ONNX Runtime, weights quantised to int8, exported locally once and cached; fastest), 'onnx' "
                     "(ONNX Runtime, fp32) or 'torch' (PyTorch).")
     no_answer_threshold: float | None = Field(

@@ -1,0 +1,283 @@
+"""Train the span model on human-written questions, SQuAD 2.0 style, on CPU (or a GPU where there is one).
+
+    .venv/bin/python training/train_reader.py [--steps N] [--resume] [--out qa/data/span_model]
+
+Data (nothing that any benchmark reports on is trained on):
+- SQuADShifts (``../shared/data/squadshifts``, CC BY 4.0): the ``train`` split of
+  ``training/squadshifts.py`` (4 products, articles or posts in 5). SQuADShifts has no
+  unanswerable questions, so some are made: with probability ``--negatives`` a question is also
+  paired with another paragraph of the same product or article (a paragraph on the same topic that
+  does not contain any of its answers), or, where its group has no other paragraph (Reddit), with a
+  random paragraph of the same source. Such pairs are trained to point at [CLS], "no answer".
+- SubjQA's five other domains (``../shared/data/subjqa-other``): the train and test splits, with
+  their own unanswerable questions; the dev splits are left out.
+
+Each (question, passage) pair becomes token windows of ``--max-length`` tokens (``--stride`` overlap):
+the gold span's first and last tokens as targets, or [CLS] when the window lacks the answer.
+The model starts from ``--init`` (the shipped span model by default, a MiniLM-L6 encoder already
+fine-tuned for span extraction).
+
+A run is resumable: every ``--save-every`` steps the model, optimiser, schedule and step go to
+``--checkpoints`` (outside the repository); ``--resume`` continues from the newest one, with the
+same batch order; ``--export`` writes the newest checkpoint's weights out while a run goes on.
+At the end the weights are written in fp16 to ``--out``; calibration and the no-answer threshold
+are chosen afterwards on the natural dev sets by ``training/calibrate_reader.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import squadshifts  # noqa: E402
+from qa.passages import split_document  # noqa: E402
+from qa.schema import Document  # noqa: E402
+
+SEED = 14
+SUBJQA_OTHER = squadshifts.SHARED / "subjqa-other"
+DEFAULT_CHECKPOINTS = Path.home() / ".cache" / "qa-training" / "span-model"
+NEGATIVE_PASSAGE_SHARE = 0.3  # SubjQA passages of answerable questions that lack the answer, kept as negatives
+
+
+@dataclass
+class Pair:
+    question: str
+    context: str
+    start: int | None  # character offsets of the answer in context; None: no answer here
+    end: int | None
+
+
+def squadshifts_pairs(rng: random.Random, negatives: float) -> list[Pair]:
+    """Every train question with its first annotator span, plus made-up "no answer" pairs."""
+    questions = squadshifts.load("train")
+    by_group: dict[str, dict[str, str]] = {}
+    by_source: dict[str, list[str]] = {}
+    for q in questions:
+        by_group.setdefault(q.group, {})[q.context_id] = q.context
+    for q in questions:
+        by_source.setdefault(q.source, [])
+    for group, ctxs in by_group.items():
+        by_source[group.split("/")[0]].extend(ctxs.values())
+    out = []
+    for q in questions:
+        a = q.answers[0]
+        out.append(Pair(q.question, q.context, a["start"], a["end"]))
+        if rng.random() >= negatives:
+            continue
+        golds = [x["text"].lower() for x in q.answers]
+        others = [c for cid, c in by_group[q.group].items() if cid != q.context_id]
+        pool = others or by_source[q.source]
+        for _ in range(5):
+            other = rng.choice(pool)
+            if other != q.context and not any(g in other.lower() for g in golds):
+                out.append(Pair(q.question, other, None, None))
+                break
+    return out
+
+
+def subjqa_pairs(rng: random.Random) -> list[Pair]:
+    """SubjQA-other train and test questions over the passages the product would cut (200 words)."""
+    out = []
+    for split in ("train", "test"):
+        for path in sorted(SUBJQA_OTHER.glob(f"*-{split}.jsonl")):
+            for line in path.open(encoding="utf-8"):
+                r = json.loads(line)
+                answers = [a["text"] for a in r["answers"]]
+                for p in split_document(Document(id=r["review_id"], text=r["review"]), 200):
+                    hit = next(((i, i + len(a)) for a in answers if (i := p.text.find(a)) >= 0), None)
+                    if hit:
+                        out.append(Pair(r["question"], p.text, *hit))
+                    elif not answers or rng.random() < NEGATIVE_PASSAGE_SHARE:
+                        out.append(Pair(r["question"], p.text, None, None))
+    return out
+
+
+def features_of(tokenizer: Any, pairs: list[Pair], max_length: int, stride: int) -> list[dict[str, Any]]:
+    """Token windows with start/end targets (0 = [CLS] when the answer is not inside the window)."""
+    feats = []
+    for lo in range(0, len(pairs), 2000):
+        chunk = pairs[lo : lo + 2000]
+        enc = tokenizer([p.question for p in chunk], [p.context for p in chunk], truncation="only_second",
+                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                        return_offsets_mapping=True)
+        for w, pi in enumerate(enc["overflow_to_sample_mapping"]):
+            pair, offsets, seq = chunk[pi], enc["offset_mapping"][w], enc.sequence_ids(w)
+            s_tok = e_tok = 0
+            if pair.start is not None:
+                ctx = [i for i, s in enumerate(seq) if s == 1]
+                if offsets[ctx[0]][0] <= pair.start and offsets[ctx[-1]][1] >= pair.end:
+                    s_tok = next(i for i in ctx if offsets[i][1] > pair.start)
+                    e_tok = next(i for i in reversed(ctx) if offsets[i][0] < pair.end)
+            feats.append({"input_ids": enc["input_ids"][w], "token_type_ids": enc["token_type_ids"][w],
+                          "start": s_tok, "end": e_tok})
+    return feats
+
+
+def batch_order(feats: list[dict[str, Any]], size: int, epoch: int) -> list[list[int]]:
+    """Length-bucketed batches (little padding) in a random order fixed by the epoch, so a resumed
+    run sees the same batches."""
+    rng = random.Random(SEED * 1000 + epoch)
+    order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]) + rng.random() * 8)
+    groups = [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(groups)
+    return groups
+
+
+def collate(group: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    n = max(len(f["input_ids"]) for f in group)
+    ids = torch.zeros(len(group), n, dtype=torch.long)
+    types = torch.zeros(len(group), n, dtype=torch.long)
+    mask = torch.zeros(len(group), n, dtype=torch.long)
+    for i, f in enumerate(group):
+        k = len(f["input_ids"])
+        ids[i, :k] = torch.tensor(f["input_ids"])
+        types[i, :k] = torch.tensor(f["token_type_ids"])
+        mask[i, :k] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "start_positions": torch.tensor([f["start"] for f in group]),
+            "end_positions": torch.tensor([f["end"] for f in group])}
+
+
+def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride: int) -> None:
+    """fp16 weights, the tokenizer and the window sizes; calibration is left to calibrate_reader.py."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(out, safe_serialization=True)
+    model.float()
+    tokenizer.save_pretrained(out)
+    config = out / "reader.json"
+    old = json.loads(config.read_text()) if config.exists() else {}
+    old.update({"max_length": max_length, "stride": stride, "trained_by": "training/train_reader.py"})
+    config.write_text(json.dumps(old, indent=2) + "\n")
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    return found[-1] if found else None
+
+
+def main() -> None:
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--init", type=Path, default=ROOT / "qa" / "data" / "span_model",
+                    help="the model to start from (default: the shipped span model)")
+    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "span_model")
+    ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
+    ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoints")
+    ap.add_argument("--epochs", type=float, default=1.0, help="passes over the training windows")
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (overrides --epochs)")
+    ap.add_argument("--lr", type=float, default=6e-5)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--max-length", type=int, default=384)
+    ap.add_argument("--stride", type=int, default=128)
+    ap.add_argument("--negatives", type=float, default=0.33,
+                    help="share of SQuADShifts questions also paired with a paragraph lacking the answer")
+    ap.add_argument("--no-subjqa", action="store_true", help="train on SQuADShifts only")
+    ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX-512 BF16, GPUs)")
+    ap.add_argument("--limit", type=int, default=0, help="use only N training windows (a quick check)")
+    ap.add_argument("--export", action="store_true",
+                    help="only write the newest checkpoint's weights to --out (to try a run that is still going)")
+    args = ap.parse_args()
+    if args.export:
+        found = newest_checkpoint(args.checkpoints)
+        if found is None:
+            sys.exit(f"--export: no checkpoint in {args.checkpoints}")
+        model = AutoModelForQuestionAnswering.from_pretrained(str(args.init), dtype=torch.float32)
+        model.load_state_dict(torch.load(found, map_location="cpu")["model"])
+        save_weights(model.eval(), AutoTokenizer.from_pretrained(str(args.init)), args.out, args.max_length,
+                     args.stride)
+        print(f"{found} written to {args.out}")
+        return
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.checkpoints.mkdir(parents=True, exist_ok=True)
+    resume_from = newest_checkpoint(args.checkpoints) if args.resume else None
+    if args.resume and resume_from is None:
+        sys.exit(f"--resume: no checkpoint in {args.checkpoints}")
+
+    tokenizer = AutoTokenizer.from_pretrained(str(args.init))
+    cache = args.checkpoints / f"features-{args.max_length}-{args.stride}-{args.negatives}-{int(args.no_subjqa)}.pt"
+    if cache.exists():
+        feats = torch.load(cache)
+    else:
+        rng = random.Random(SEED)
+        pairs = squadshifts_pairs(rng, args.negatives) + ([] if args.no_subjqa else subjqa_pairs(rng))
+        print(f"{len(pairs)} (question, passage) pairs, {sum(p.start is None for p in pairs)} without the answer",
+              flush=True)
+        feats = features_of(tokenizer, pairs, args.max_length, args.stride)
+        torch.save(feats, cache)
+    if args.limit:
+        feats = feats[: args.limit]
+    print(f"training windows: {len(feats)} ({sum(f['start'] > 0 for f in feats)} with the answer inside)", flush=True)
+
+    steps_per_epoch = math.ceil(len(feats) / args.batch)
+    total = args.steps or int(steps_per_epoch * args.epochs)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(args.init), dtype=torch.float32).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
+    step, running = 0, None
+    if resume_from is not None:
+        state = torch.load(resume_from, map_location=device)
+        if state["total"] != total:
+            sys.exit(f"--resume: {resume_from} belongs to a run of {state['total']} steps, not {total}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, running = state["step"], state["loss"]
+        print(f"resumed from {resume_from} at step {step}", flush=True)
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="training", unit="step", dynamic_ncols=True, mininterval=10)
+    while step < total:
+        epoch, within = divmod(step, steps_per_epoch)
+        for group in batch_order(feats, args.batch, epoch)[within:]:
+            batch = {k: v.to(device) for k, v in collate([feats[i] for i in group]).items()}
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+            if step % args.save_every == 0 or step == total:
+                path = args.checkpoints / f"step-{step}.pt"
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "step": step, "total": total, "loss": running,
+                            "args": {k: str(v) for k, v in vars(args).items()}}, path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").replace(path)
+                for old in args.checkpoints.glob("step-*.pt"):
+                    if old != path:
+                        old.unlink()
+            if step >= total:
+                break
+    bar.close()
+    model.eval()
+    save_weights(model.cpu(), tokenizer, args.out, args.max_length, args.stride)
+    print(f"weights written to {args.out}; next: training/calibrate_reader.py", flush=True)
+
+
+if __name__ == "__main__":
+    main()
