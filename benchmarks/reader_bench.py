@@ -264,16 +264,18 @@ def reading_ms(reader: Any, repeats: int = 3) -> tuple[float, float]:
     return statistics.median(times), sum(words) / len(words)
 
 
-def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True) -> Any:
-    """The product's default reader, or the span model in ``model_dir``."""
-    if model_dir is None:
+def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, normalize: str | None = None) -> Any:
+    """The product's default reader, or the span model in ``model_dir`` (``normalize``: see TransformerReader)."""
+    if model_dir is None and normalize is None:
         from qa.reader import load_reader as product_reader
         from qa.settings import Settings
 
         return product_reader(Settings(reader_backend=backend))
     from qa.hf_reader import TransformerReader
 
-    return TransformerReader(model_dir, backend=backend, calibrated=calibrated)
+    from qa.reader import SPAN_MODEL_PATH
+
+    return TransformerReader(model_dir or SPAN_MODEL_PATH, backend=backend, calibrated=calibrated, normalize=normalize)
 
 
 def main() -> None:
@@ -287,8 +289,10 @@ def main() -> None:
     ap.add_argument("--dump", type=Path, default=None, help="write the records as JSON Lines")
     ap.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     ap.add_argument("--speed", action="store_true", help="only time reading five passages")
+    ap.add_argument("--normalize", default=None, choices=["window", "question"],
+                    help="how span scores are normalised (default: the model's reader.json)")
     args = ap.parse_args()
-    reader = load_reader(args.reader_model, args.backend)
+    reader = load_reader(args.reader_model, args.backend, normalize=args.normalize)
     if args.speed:
         ms, words = reading_ms(reader)
         body = (f"Reading five passages (about {words:.0f} words each, the first five 60-word windows of each "

@@ -46,16 +46,20 @@ class TransformerReader:
 
     Long passages are cut into overlapping windows of ``max_length`` tokens
     (``stride`` tokens of overlap); all windows of all passages run through the
-    model in batches of ``batch_size``. A span's score is its softmax
-    probability against the null answer and every other valid span of its
-    window, so it lies in [0, 1] and is comparable across passages.
+    model in batches of ``batch_size``. A span's score is a softmax probability,
+    so it lies in [0, 1]: with ``normalize="window"`` (what SQuAD 2.0 readers do)
+    against the null answer and every other valid span of its own window; with
+    ``normalize="question"`` against the null answers and spans of every window
+    read for the question, so that a passage where the model sees no strong
+    answer cannot hand its best guess a high score ("Ben" for "who plays Sera?"
+    from a paragraph about Ben, beside "Elisabeth Shue as Sera" in another).
 
     A ``reader.json`` beside the weights (written by
     ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give the window size and stride the
     model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
     becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
-    fitted on held-out questions) and its ``no_answer_threshold`` on that
-    scale; arguments given here win over it.
+    fitted on held-out questions), its ``no_answer_threshold`` on that
+    scale and ``normalize``; arguments given here win over it.
 
     ``backend`` runs the model with PyTorch (``torch``) or with ONNX Runtime
     (``onnx``: fp32; ``onnx-int8``: weights quantised to int8), from a graph
@@ -79,6 +83,7 @@ class TransformerReader:
         backend: Backend = "torch",
         onnx_cache_dir: Path | None = None,
         null_margin: float = 0.0,
+        normalize: str | None = None,
     ) -> None:
         if backend not in get_args(Backend):
             raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
@@ -98,6 +103,9 @@ class TransformerReader:
         self.backend = backend
         self.onnx_cache_dir = onnx_cache_dir
         self.null_margin = null_margin
+        self.normalize = normalize or str(config.get("normalize", "window"))
+        if self.normalize not in ("window", "question"):
+            raise ValueError(f"normalize must be 'window' or 'question', not {self.normalize!r}")
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
         # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
@@ -146,8 +154,14 @@ class TransformerReader:
                 return_tensors="pt",
             )
         start_logits, end_logits = self._run_model(encoding)
+        windows = list(enumerate(encoding["overflow_to_sample_mapping"].tolist()))
+        shared = None
+        if self.normalize == "question":
+            per_window = [self._log_z(start_logits[w], end_logits[w], encoding.sequence_ids(w)) for w, _ in windows]
+            shared = torch.logsumexp(torch.stack([z for z in per_window if z is not None]), dim=0) \
+                if any(z is not None for z in per_window) else None
         spans: list[_Span] = []
-        for window, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+        for window, passage_index in windows:
             spans += self._decode_window(
                 passage_index,
                 passages[passage_index].text,
@@ -155,6 +169,7 @@ class TransformerReader:
                 end_logits[window],
                 encoding.sequence_ids(window),
                 encoding["offset_mapping"][window].tolist(),
+                shared,
             )
         return self._best_per_passage(spans, passages)
 
@@ -209,6 +224,7 @@ class TransformerReader:
         end_logits: torch.Tensor,
         sequence_ids: list[int | None],
         offsets: list[tuple[int, int]],
+        log_z: torch.Tensor | None = None,
     ) -> list[_Span]:
         """The window's best spans that beat its null answer, with probabilities.
 
@@ -216,16 +232,14 @@ class TransformerReader:
         ``max_answer_tokens`` tokens. The softmax runs over the null answer and
         all valid spans; only spans scoring above the null answer are kept.
         """
-        context = torch.tensor([s == 1 for s in sequence_ids])
         n = len(sequence_ids)
-        i = torch.arange(n)
-        length = i[None, :] - i[:, None]  # end - start, in tokens
-        valid = context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+        valid = self._valid(sequence_ids)
         if not valid.any():
             return []
         span_logits = start_logits[:, None] + end_logits[None, :]
         null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
-        log_z = torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
+        if log_z is None:
+            log_z = self._log_z(start_logits, end_logits, sequence_ids)
 
         candidates = torch.where(valid, span_logits, torch.tensor(float("-inf")))
         top = torch.topk(candidates.flatten(), k=min(self.top_n, int(valid.sum())))
@@ -239,6 +253,24 @@ class TransformerReader:
                 score = float(torch.exp(torch.tensor(logit) - log_z))
                 spans.append(_Span(passage_index, *char_span, score))
         return spans
+
+    def _valid(self, sequence_ids: list[int | None]) -> torch.Tensor:
+        """(tokens, tokens) mask of the spans a window may answer with: context tokens, start <= end,
+        at most ``max_answer_tokens`` long."""
+        context = torch.tensor([s == 1 for s in sequence_ids])
+        i = torch.arange(len(sequence_ids))
+        length = i[None, :] - i[:, None]  # end - start, in tokens
+        return context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+
+    def _log_z(self, start_logits: torch.Tensor, end_logits: torch.Tensor, sequence_ids: list[int | None]
+               ) -> torch.Tensor | None:
+        """log of the sum of exp(logit) over the window's null answer and valid spans (None: no span)."""
+        valid = self._valid(sequence_ids)
+        if not valid.any():
+            return None
+        span_logits = start_logits[:, None] + end_logits[None, :]
+        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
+        return torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
 
     def _best_per_passage(self, spans: list[_Span], passages: Sequence[Passage]) -> list[Answer]:
         """Merge windows (max score per distinct span) and keep ``top_n`` per passage."""

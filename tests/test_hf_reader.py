@@ -265,3 +265,25 @@ def test_onnx_backends_answer_like_pytorch(model_path: Path, tmp_path: Path, bac
 def test_an_unknown_backend_is_refused_by_name(model_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown reader backend 'tf'"):
         TransformerReader(model_path, backend="tf")  # type: ignore[arg-type]
+
+
+def test_question_normalisation_weighs_a_span_against_every_passage_read(model_path: Path) -> None:
+    # Two passages with an equally strong answer and one without: per window each answer is
+    # near-certain; normalised over the question they share the probability mass.
+    twins = [passage("p1", long_text(40, marker_at=20)), passage("p2", long_text(40, marker_at=10)),
+             passage("p3", long_text(40, marker_at=None))]
+    alone = TransformerReader(model_path, normalize="window").read(QUESTION, twins)
+    shared = TransformerReader(model_path, normalize="question").read(QUESTION, twins)
+    assert {a.passage_id for a in alone if a.text == "Zebra"} == {a.passage_id for a in shared} - {"p3"} == {"p1", "p2"}
+    assert all(a.score > 0.99 for a in alone if a.text == "Zebra")
+    best = sorted((a.score for a in shared if a.text == "Zebra"), reverse=True)
+    assert best == pytest.approx([0.5, 0.5], abs=0.01)
+    # With one passage there is nothing to share: the same score either way.
+    one = [TransformerReader(model_path, normalize=n).read(QUESTION, twins[:1])[0].score
+           for n in ("window", "question")]
+    assert one[0] == pytest.approx(one[1])
+
+
+def test_an_unknown_normalisation_is_refused_by_name(model_path: Path) -> None:
+    with pytest.raises(ValueError, match="normalize"):
+        TransformerReader(model_path, normalize="passage")

@@ -161,7 +161,8 @@ def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride:
     tokenizer.save_pretrained(out)
     config = out / "reader.json"
     old = json.loads(config.read_text()) if config.exists() else {}
-    old.update({"max_length": max_length, "stride": stride, "trained_by": "training/train_reader.py"})
+    old.update({"max_length": max_length, "stride": stride, "normalize": "question",
+                "trained_by": "training/train_reader.py"})
     config.write_text(json.dumps(old, indent=2) + "\n")
 
 
