@@ -243,7 +243,7 @@ def e2e(backend: str, top_k: int) -> None:
                      f"{report.recall.get('recall@5', 0):.3f}", f"{report.p50_ms:.0f} / {report.p95_ms:.0f}"])
     body = table(["questions", "n", "top-1 EM", "top-1 F1", "answerable F1", "recall@5", "ask p50 / p95 ms"], rows)
     body += (f"\n\nSame as `qa eval <questions> --mode end-to-end --top-k {top_k} --index-dir <index>` "
-             "(`--filter-field item_id` for SubjQA). The reader is whatever `QA_READER` selects (default combined).")
+             "(`--filter-field item_id` for SubjQA). The reader is the shipped span model, or `QA_READER_MODEL`.")
     write_section("e2e", "End-to-end answers", body, started_machine)
 
 
