@@ -28,6 +28,7 @@ from qa.onnx_models import length_batches  # noqa: E402
 from qa.schema import Answer, Passage  # noqa: E402
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
+Normalize = Literal["window", "question"]
 NULL_INDEX = 0  # position of the token whose logits give the no-answer score
 
 
@@ -39,6 +40,21 @@ class _Span:
     start: int
     end: int
     score: float
+
+
+@dataclass(frozen=True)
+class _WindowScores:
+    """One window's span logits (tokens x tokens), which of them are valid, the null logit, and the
+    log-sum-exp over the null answer and the valid spans."""
+
+    valid: torch.Tensor
+    span_logits: torch.Tensor
+    null_logit: float
+    log_z: torch.Tensor
+
+
+def _logsumexp(values: list[torch.Tensor]) -> torch.Tensor | None:
+    return torch.logsumexp(torch.stack(values), dim=0) if values else None
 
 
 class TransformerReader:
@@ -55,8 +71,8 @@ class TransformerReader:
     from a paragraph about Ben, beside "Elisabeth Shue as Sera" in another).
 
     A ``reader.json`` beside the weights (written by
-    ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give the window size and stride the
-    model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
+    ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give
+    the window size and stride the model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
     becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
     fitted on held-out questions), its ``no_answer_threshold`` on that
     scale and ``normalize``; arguments given here win over it.
@@ -83,7 +99,7 @@ class TransformerReader:
         backend: Backend = "torch",
         onnx_cache_dir: Path | None = None,
         null_margin: float = 0.0,
-        normalize: str | None = None,
+        normalize: Normalize | None = None,
     ) -> None:
         if backend not in get_args(Backend):
             raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
@@ -104,8 +120,8 @@ class TransformerReader:
         self.onnx_cache_dir = onnx_cache_dir
         self.null_margin = null_margin
         self.normalize = normalize or str(config.get("normalize", "window"))
-        if self.normalize not in ("window", "question"):
-            raise ValueError(f"normalize must be 'window' or 'question', not {self.normalize!r}")
+        if self.normalize not in get_args(Normalize):
+            raise ValueError(f"normalize must be one of {', '.join(get_args(Normalize))}, not {self.normalize!r}")
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
         # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
@@ -154,23 +170,16 @@ class TransformerReader:
                 return_tensors="pt",
             )
         start_logits, end_logits = self._run_model(encoding)
-        windows = list(enumerate(encoding["overflow_to_sample_mapping"].tolist()))
+        windows = [(passage_index, self._window_scores(start_logits[w], end_logits[w], encoding.sequence_ids(w)),
+                    encoding["offset_mapping"][w].tolist())
+                   for w, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist())]
         shared = None
         if self.normalize == "question":
-            per_window = [self._log_z(start_logits[w], end_logits[w], encoding.sequence_ids(w)) for w, _ in windows]
-            shared = torch.logsumexp(torch.stack([z for z in per_window if z is not None]), dim=0) \
-                if any(z is not None for z in per_window) else None
+            shared = _logsumexp([scores.log_z for _, scores, _ in windows if scores is not None])
         spans: list[_Span] = []
-        for window, passage_index in windows:
-            spans += self._decode_window(
-                passage_index,
-                passages[passage_index].text,
-                start_logits[window],
-                end_logits[window],
-                encoding.sequence_ids(window),
-                encoding["offset_mapping"][window].tolist(),
-                shared,
-            )
+        for passage_index, scores, offsets in windows:
+            if scores is not None:
+                spans += self._decode_window(passage_index, passages[passage_index].text, scores, offsets, shared)
         return self._best_per_passage(spans, passages)
 
     def _fit_question(self, question: str) -> str:
@@ -216,36 +225,46 @@ class TransformerReader:
     def _run_onnx(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return onnx_logits(self._model, batch)
 
+    def _window_scores(self, start_logits: torch.Tensor, end_logits: torch.Tensor,
+                       sequence_ids: list[int | None]) -> _WindowScores | None:
+        """The logits of every valid span of a window, its null logit and their log-sum-exp; None
+        when the window has no valid span.
+
+        Valid spans start and end on context tokens, with start <= end and at most
+        ``max_answer_tokens`` tokens.
+        """
+        context = torch.tensor([s == 1 for s in sequence_ids])
+        i = torch.arange(len(sequence_ids))
+        length = i[None, :] - i[:, None]  # end - start, in tokens
+        valid = context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+        if not valid.any():
+            return None
+        span_logits = start_logits[:, None] + end_logits[None, :]
+        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
+        log_z = torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
+        return _WindowScores(valid, span_logits, float(null_logit), log_z)
+
     def _decode_window(
         self,
         passage_index: int,
         text: str,
-        start_logits: torch.Tensor,
-        end_logits: torch.Tensor,
-        sequence_ids: list[int | None],
+        scores: _WindowScores,
         offsets: list[tuple[int, int]],
-        log_z: torch.Tensor | None = None,
+        shared_log_z: torch.Tensor | None = None,
     ) -> list[_Span]:
         """The window's best spans that beat its null answer, with probabilities.
 
-        Valid spans start and end on context tokens, with start <= end and at most
-        ``max_answer_tokens`` tokens. The softmax runs over the null answer and
-        all valid spans; only spans scoring above the null answer are kept.
+        The softmax runs over the null answer and all valid spans of the window, or, given
+        ``shared_log_z``, of every window read for the question; only spans scoring above the
+        window's null answer are kept.
         """
-        n = len(sequence_ids)
-        valid = self._valid(sequence_ids)
-        if not valid.any():
-            return []
-        span_logits = start_logits[:, None] + end_logits[None, :]
-        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
-        if log_z is None:
-            log_z = self._log_z(start_logits, end_logits, sequence_ids)
-
-        candidates = torch.where(valid, span_logits, torch.tensor(float("-inf")))
-        top = torch.topk(candidates.flatten(), k=min(self.top_n, int(valid.sum())))
+        log_z = scores.log_z if shared_log_z is None else shared_log_z
+        n = scores.valid.shape[0]
+        candidates = torch.where(scores.valid, scores.span_logits, torch.tensor(float("-inf")))
+        top = torch.topk(candidates.flatten(), k=min(self.top_n, int(scores.valid.sum())))
         spans = []
         for logit, flat in zip(top.values.tolist(), top.indices.tolist()):
-            if logit <= null_logit.item() - self.null_margin:
+            if logit <= scores.null_logit - self.null_margin:
                 break
             start_token, end_token = divmod(flat, n)
             char_span = _strip(text, offsets[start_token][0], offsets[end_token][1])
@@ -253,24 +272,6 @@ class TransformerReader:
                 score = float(torch.exp(torch.tensor(logit) - log_z))
                 spans.append(_Span(passage_index, *char_span, score))
         return spans
-
-    def _valid(self, sequence_ids: list[int | None]) -> torch.Tensor:
-        """(tokens, tokens) mask of the spans a window may answer with: context tokens, start <= end,
-        at most ``max_answer_tokens`` long."""
-        context = torch.tensor([s == 1 for s in sequence_ids])
-        i = torch.arange(len(sequence_ids))
-        length = i[None, :] - i[:, None]  # end - start, in tokens
-        return context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
-
-    def _log_z(self, start_logits: torch.Tensor, end_logits: torch.Tensor, sequence_ids: list[int | None]
-               ) -> torch.Tensor | None:
-        """log of the sum of exp(logit) over the window's null answer and valid spans (None: no span)."""
-        valid = self._valid(sequence_ids)
-        if not valid.any():
-            return None
-        span_logits = start_logits[:, None] + end_logits[None, :]
-        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
-        return torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
 
     def _best_per_passage(self, spans: list[_Span], passages: Sequence[Passage]) -> list[Answer]:
         """Merge windows (max score per distinct span) and keep ``top_n`` per passage."""

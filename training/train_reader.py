@@ -65,14 +65,12 @@ class Pair:
 def squadshifts_pairs(rng: random.Random, negatives: float) -> list[Pair]:
     """Every train question with its first annotator span, plus made-up "no answer" pairs."""
     questions = squadshifts.load("train")
-    by_group: dict[str, dict[str, str]] = {}
-    by_source: dict[str, list[str]] = {}
+    by_group: dict[str, dict[str, str]] = {}  # group -> {context id: paragraph}
     for q in questions:
         by_group.setdefault(q.group, {})[q.context_id] = q.context
-    for q in questions:
-        by_source.setdefault(q.source, [])
+    by_source: dict[str, list[str]] = {}  # source -> its paragraphs, in the order of their groups
     for group, ctxs in by_group.items():
-        by_source[group.split("/")[0]].extend(ctxs.values())
+        by_source.setdefault(group.split("/")[0], []).extend(ctxs.values())
     out = []
     for q in questions:
         a = q.answers[0]
