@@ -99,7 +99,7 @@ def full(backends: list[str]) -> None:
 def sample_documents(reviews: int) -> list:
     """The gold reviews of the factual dev questions, then every k-th review, ``reviews`` in all."""
     from benchmarks._common import IMDB_QUESTIONS
-    from qa.documents import load_path
+    from qa.ingest.loaders import load_path
 
     gold = {json.loads(line)["review_id"] for line in open(IMDB_QUESTIONS, encoding="utf-8") if line.strip()}
     step = max(1, 50_000 // max(1, reviews - len(gold)))
@@ -114,10 +114,11 @@ def compare(reviews: int, backends: list[str]) -> None:
 
     from benchmarks._common import IMDB_QUESTIONS
     from benchmarks.retrieval_bench import load, measure
-    from qa.embedding import load_embedder, passage_text_for_embedding
-    from qa.passages import split_document
+    from qa.embedding.base import passage_text_for_embedding
+    from qa.embedding.loading import load_embedder
+    from qa.ingest.passages import split_document
     from qa.settings import DEFAULT_EMBEDDING_MODEL
-    from qa.store import Store, Update
+    from qa.stores.local import LocalStore, Update
 
     started_machine = machine()
     docs = sample_documents(reviews)
@@ -153,7 +154,7 @@ def compare(reviews: int, backends: list[str]) -> None:
                 store.add_document(doc, "compare", doc.id, ps, vectors[backend][offset:offset + len(ps)])
                 offset += len(ps)
             update.publish()
-        store = Store.open(index_dir)
+        store = LocalStore.open(index_dir)
         quality[backend] = {mode: measure(store, embedder.encode, questions, mode=mode)
                             for mode in ("dense", "hybrid")}
         store.close()
@@ -197,12 +198,12 @@ def shipped() -> None:
 def republish(backend: str) -> None:
     """Publish the 50,000-review index again with the current vector index settings (no re-embedding)."""
     from qa.settings import Settings
-    from qa.store import Store, Update, VectorIndexConfig
+    from qa.stores.local import LocalStore, Update, VectorIndexConfig
 
     started_machine = machine()
     index_dir = BENCH_INDEX / f"imdb-{backend}"
     settings = Settings(index_dir=index_dir)
-    old = Store.open(index_dir)
+    old = LocalStore.open(index_dir)
     manifest = old.manifest
     old.close()
     config = VectorIndexConfig.from_settings(settings)
@@ -212,7 +213,7 @@ def republish(backend: str) -> None:
     with update:
         generation = update.publish()
     wall = time.perf_counter() - started
-    store = Store.open(index_dir)
+    store = LocalStore.open(index_dir)
     body = (f"`{index_dir}` republished as {generation} without re-embedding: {store.manifest.passages} passages, "
             f"{store.index_type} (M={config.hnsw_m}, efConstruction={config.hnsw_ef_construction}, efSearch="
             f"{store.manifest.hnsw_ef_search}); vector index built in "

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "training"))
 from benchmarks._common import (DATA, IMDB_QUESTIONS, IMDB_REVIEWS, SUBJQA_QUESTIONS, table,  # noqa: E402
                                 write_section)
 from qa.evaluation import score as answer_score  # noqa: E402
-from qa.passages import split_document  # noqa: E402
+from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document, Passage  # noqa: E402
 
 NATURAL = ROOT / "benchmarks" / "natural"
@@ -146,8 +146,8 @@ def load_set(name: str, split: str, limit: int = 0) -> list[Question]:
 def documents_pipeline(reader: Any, workdir: Path):
     """A pipeline over an index of the shipped ``documents/`` built in ``workdir``, with ``reader``,
     that returns its best answer whatever its score."""
-    from qa.indexing import index_paths
-    from qa.pipeline import Pipeline
+    from qa.ingest.indexer import index_paths
+    from qa.answering.pipeline import Pipeline
     from qa.settings import Settings
 
     settings = Settings(index_dir=workdir / "index", no_answer_threshold=0.0)
@@ -267,13 +267,13 @@ def reading_ms(reader: Any, repeats: int = 3) -> tuple[float, float]:
 def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, normalize: str | None = None) -> Any:
     """The product's default reader, or the span model in ``model_dir`` (``normalize``: see TransformerReader)."""
     if model_dir is None and normalize is None:
-        from qa.reader import load_reader as product_reader
+        from qa.reading.base import load_reader as product_reader
         from qa.settings import Settings
 
         return product_reader(Settings(reader_backend=backend))
-    from qa.hf_reader import TransformerReader
+    from qa.reading.transformer import TransformerReader
 
-    from qa.reader import SPAN_MODEL_PATH
+    from qa.reading.base import SPAN_MODEL_PATH
 
     return TransformerReader(model_dir or SPAN_MODEL_PATH, backend=backend, calibrated=calibrated, normalize=normalize)
 
@@ -303,7 +303,7 @@ def main() -> None:
         return
     threshold = args.threshold if args.threshold is not None else getattr(reader, "threshold", None)
     if threshold is None:
-        from qa.pipeline import DEFAULT_NO_ANSWER_THRESHOLD
+        from qa.answering.pipeline import DEFAULT_NO_ANSWER_THRESHOLD
 
         threshold = DEFAULT_NO_ANSWER_THRESHOLD
     records = collect(reader, args.sets, args.split, args.limit)

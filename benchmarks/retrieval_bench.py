@@ -51,7 +51,7 @@ def settings_for(index_dir: Path, **update):
 
 
 def rank_of(store, embed, question: str, gold: str, filters=None, **kwargs) -> tuple[int | None, float]:
-    from qa.retrieval import retrieve
+    from qa.retrieval.search import retrieve
 
     started = time.perf_counter()
     passages = retrieve(store, embed, question, DEPTH, filters, **kwargs)
@@ -102,13 +102,13 @@ def row(name: str, m: dict, ks=(1, 5, 20)) -> list:
 
 
 def open_store(index_dir: Path):
-    from qa.store import Store
+    from qa.stores.local import LocalStore
 
-    return Store.open(index_dir)
+    return LocalStore.open(index_dir)
 
 
 def imdb(backend: str) -> None:
-    from qa.embedding import embedder_for
+    from qa.embedding.loading import embedder_for
 
     started_machine = machine()
     index_dir = BENCH_INDEX / f"imdb-{backend}"
@@ -153,7 +153,7 @@ def ensure_subjqa(backend: str) -> Path:
 
 
 def subjqa(backend: str) -> None:
-    from qa.embedding import embedder_for
+    from qa.embedding.loading import embedder_for
 
     started_machine = machine()
     index_dir = ensure_subjqa(backend)
@@ -175,8 +175,8 @@ def subjqa(backend: str) -> None:
 
 
 def shipped(backend: str) -> None:
-    from qa.embedding import embedder_for
-    from qa.indexing import index_paths
+    from qa.embedding.loading import embedder_for
+    from qa.ingest.indexer import index_paths
 
     started_machine = machine()
     index_dir = BENCH_INDEX / f"shipped-{backend}"
@@ -197,7 +197,7 @@ def shipped(backend: str) -> None:
 
 
 def sweep(backend: str) -> None:
-    from qa.embedding import embedder_for
+    from qa.embedding.loading import embedder_for
 
     started_machine = machine()
     imdb_store = open_store(BENCH_INDEX / f"imdb-{backend}")
@@ -227,7 +227,7 @@ def sweep(backend: str) -> None:
 
 def e2e(backend: str, top_k: int) -> None:
     from qa.evaluation import evaluate, load_questions
-    from qa.pipeline import Pipeline
+    from qa.answering.pipeline import Pipeline
 
     started_machine = machine()
     rows = []

@@ -41,15 +41,16 @@ def main() -> None:
     import faiss
     import numpy as np
 
-    from qa.embedding import embedder_for
+    from qa.embedding.loading import embedder_for
     from qa.settings import Settings
-    from qa.store import Store, _flat_view, to_flat
+    from qa.stores.local import LocalStore
+    from qa.stores.local.vectors import flat_view, to_flat
 
     started_machine = machine()
     faiss.omp_set_num_threads(2)
-    store = Store.open(args.index_dir)
+    store = LocalStore.open(args.index_dir)
     flat_all = to_flat(store.vectors)
-    vectors = np.array(_flat_view(flat_all.index))
+    vectors = np.array(flat_view(flat_all.index))
     backend = store.manifest.embedding_backend or "onnx-int8"
     store.close()
     del flat_all

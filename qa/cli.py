@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from qa.documents import FieldMap, Problem
+from qa.ingest.loaders import FieldMap, Problem
 from qa.settings import Settings
 
 app = typer.Typer(help="Question answering over film reviews.", no_args_is_help=True,
@@ -66,7 +66,7 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Build or update the index: embeds only new or changed reviews, drops removed ones."""
-    from qa.indexing import index_paths
+    from qa.ingest.indexer import index_paths
 
     settings = settings_from(index_dir=index_dir, max_passage_words=max_passage_words)
     if upgrade:
@@ -100,7 +100,7 @@ def upgrade_index(index_dir: Path) -> None:
     """``qa index --upgrade``: the index in ``index_dir`` brought to this program's schema."""
     import time
 
-    from qa.store import SCHEMA_VERSION, upgrade
+    from qa.stores.local import SCHEMA_VERSION, upgrade
 
     started = time.perf_counter()
     generation = upgrade(index_dir)
@@ -120,7 +120,7 @@ def search(
     as_json: Json = False,
 ) -> None:
     """The passages most relevant to a question."""
-    from qa.pipeline import Pipeline
+    from qa.answering.pipeline import Pipeline
 
     pipeline = Pipeline(settings_from(index_dir=index_dir))
     passages = pipeline.search(question, top_k, {"film": film} if film else None)
@@ -145,9 +145,9 @@ def ask(
     as_json: Json = False,
 ) -> None:
     """Answer a question from the indexed reviews, the answer marked in its sentence."""
-    from qa.api import result_to_response
-    from qa.passages import sentence_spans
-    from qa.pipeline import BadRequest, Pipeline
+    from qa.serving.schemas import result_to_response
+    from qa.ingest.passages import sentence_spans
+    from qa.answering.pipeline import BadRequest, Pipeline
 
     pipeline = Pipeline(settings_from(index_dir=index_dir))
     try:
@@ -181,10 +181,10 @@ def ask(
 @app.command()
 def info(index_dir: IndexDir = None, as_json: Json = False) -> None:
     """What is indexed: documents, passages, films, model, size on disk."""
-    from qa.store import Store
+    from qa.stores.local import LocalStore
 
     settings = settings_from(index_dir=index_dir)
-    store = Store.open(settings.index_dir, settings.embedding_model)
+    store = LocalStore.open(settings.index_dir, settings.embedding_model)
     films = store.films()
     facts = {"index": str(settings.index_dir), "generation": store.path.name,
              "documents": store.manifest.documents, "passages": store.manifest.passages,
@@ -209,8 +209,8 @@ def serve(
     """Serve the web chat and the HTTP API."""
     import uvicorn
 
-    from qa.api import create_app
-    from qa.store import IndexUnavailable
+    from qa.serving.app import create_app
+    from qa.stores.base import IndexUnavailable
 
     settings = settings_from(host=host, port=port, index_dir=index_dir)
     app_ = create_app(settings)
@@ -237,8 +237,8 @@ def evaluate(
 ) -> None:
     """SQuAD-style exact match and F1 of the top answer, plus retrieval recall@k."""
     from qa.evaluation import evaluate as run_eval, load_questions
-    from qa.indexing import index_paths
-    from qa.pipeline import Pipeline
+    from qa.ingest.indexer import index_paths
+    from qa.answering.pipeline import Pipeline
 
     if mode not in ("reading", "end-to-end"):
         raise UserError(f"--mode must be 'reading' or 'end-to-end', not {mode!r}")
@@ -256,9 +256,9 @@ def evaluate(
 
 def run() -> None:
     """Entry point: known errors become one line on stderr and exit code 2 (or 1)."""
-    from qa.embedding import ModelNotFound
-    from qa.pipeline import BadRequest
-    from qa.store import IndexLocked, IndexUnavailable
+    from qa.embedding.base import ModelNotFound
+    from qa.answering.pipeline import BadRequest
+    from qa.stores.base import IndexLocked, IndexUnavailable
 
     try:
         app()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from qa.pipeline import Pipeline
+from qa.answering.pipeline import Pipeline
 from qa.schema import normalize_answer
 
 

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
                                  "best reviews are candidates too. 0 turns it off.")
     reader_model: Path | None = Field(
         None, description="Folder of a local Hugging Face extractive-QA checkpoint to read with instead of the "
-                          "shipped span model (qa/data/span_model).")
+                          "shipped span model (qa/reading/span_model).")
     reader_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8",
         description="How the reader's model runs: 'onnx-int8' "

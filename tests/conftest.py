@@ -1,14 +1,11 @@
 """Shared fixtures: settings for a throw-away index, and the shipped reviews indexed once."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from qa.settings import Settings  # noqa: E402
+from qa.settings import Settings  # importing qa sets HF_HUB_OFFLINE: nothing is downloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ROOT / "documents"
@@ -23,7 +20,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def shipped_settings(tmp_path_factory) -> Settings:
     """An index of documents/, built once per test session."""
-    from qa.indexing import index_paths
+    from qa.ingest.indexer import index_paths
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("shipped") / "index")
     report = index_paths([DOCUMENTS], settings)
@@ -50,7 +47,7 @@ def _downgrade_to_schema_1(index_dir: Path) -> str:
     import json
     import sqlite3
 
-    from qa.store import current_generation
+    from qa.stores.local import current_generation
 
     generation = index_dir / current_generation(index_dir)
     conn = sqlite3.connect(generation / "store.sqlite")
@@ -60,3 +57,10 @@ def _downgrade_to_schema_1(index_dir: Path) -> str:
     manifest = generation / "manifest.json"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "schema_version": 1}))
     return generation.name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test not marked ``unit`` is ``integration``: it may load a model, build an index or start a server."""
+    for item in items:
+        if item.get_closest_marker("unit") is None and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.api import create_app
-from qa.pipeline import Pipeline
+from qa.serving.app import create_app
+from qa.answering.pipeline import Pipeline
 from qa.settings import Settings
 
 

@@ -12,7 +12,7 @@ from schemathesis import checks
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from qa.api import create_app
+from qa.serving.app import create_app
 
 
 @pytest.fixture(scope="module")

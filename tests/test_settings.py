@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from qa.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

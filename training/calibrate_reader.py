@@ -1,6 +1,6 @@
 """Make the span model's scores mean what they say, and choose its no-answer threshold.
 
-    .venv/bin/python training/calibrate_reader.py [--model qa/data/span_model] [--backend onnx-int8]
+    .venv/bin/python training/calibrate_reader.py [--model qa/reading/span_model] [--backend onnx-int8]
 
 1. Every ``dev`` question of the natural sets (``benchmarks/natural/``: documents end to end, IMDB in
    reading mode) is answered with the uncalibrated model (``benchmarks/reader_bench.py`` does the
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reader_bench import Record, collect, f1_at, load_reader, report  # noqa: E402
-from qa.hf_reader import platt  # noqa: E402
+from qa.reading.transformer import platt  # noqa: E402
 
 CALIBRATION_SETS = ("documents", "imdb")
 REPORT_SETS = ("documents", "imdb", "squadshifts")
@@ -108,7 +108,7 @@ def draw(path: Path, curves: dict[str, list[tuple[float, float, int]]], eces: di
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "qa" / "data" / "span_model")
+    ap.add_argument("--model", type=Path, default=ROOT / "qa" / "reading" / "span_model")
     ap.add_argument("--backend", default="onnx-int8", choices=["onnx-int8", "onnx", "torch"])
     ap.add_argument("--diagram", type=Path, default=ROOT / "docs" / "reliability.png")
     ap.add_argument("--limit", type=int, default=0, help="at most N questions per set (a quick check)")

@@ -1,6 +1,6 @@
 """Train the span model on human-written questions, SQuAD 2.0 style, on CPU (or a GPU where there is one).
 
-    .venv/bin/python training/train_reader.py [--steps N] [--resume] [--out qa/data/span_model]
+    .venv/bin/python training/train_reader.py [--steps N] [--resume] [--out qa/reading/span_model]
 
 Data (nothing that any benchmark reports on is trained on):
 - SQuADShifts (``../shared/data/squadshifts``, CC BY 4.0): the ``train`` split of
@@ -45,7 +45,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import squadshifts  # noqa: E402
-from qa.passages import split_document  # noqa: E402
+from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document  # noqa: E402
 
 SEED = 14
@@ -173,9 +173,9 @@ def main() -> None:
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--init", type=Path, default=ROOT / "qa" / "data" / "span_model",
+    ap.add_argument("--init", type=Path, default=ROOT / "qa" / "reading" / "span_model",
                     help="the model to start from (default: the shipped span model)")
-    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "span_model")
+    ap.add_argument("--out", type=Path, default=ROOT / "qa" / "reading" / "span_model")
     ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoints")
     ap.add_argument("--epochs", type=float, default=1.0, help="passes over the training windows")
@@ -187,6 +187,9 @@ def main() -> None:
     ap.add_argument("--negatives", type=float, default=0.33,
                     help="share of SQuADShifts questions also paired with a paragraph lacking the answer")
     ap.add_argument("--no-subjqa", action="store_true", help="train on SQuADShifts only")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="start at this batch of the first pass: finish a pass whose checkpoints are gone, "
+                         "on the windows it had not reached (the batch order is fixed by the seed)")
     ap.add_argument("--save-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX-512 BF16, GPUs)")
@@ -229,7 +232,7 @@ def main() -> None:
     print(f"training windows: {len(feats)} ({sum(f['start'] > 0 for f in feats)} with the answer inside)", flush=True)
 
     steps_per_epoch = math.ceil(len(feats) / args.batch)
-    total = args.steps or int(steps_per_epoch * args.epochs)
+    total = args.steps or int(steps_per_epoch * args.epochs) - args.skip
     model = AutoModelForQuestionAnswering.from_pretrained(str(args.init), dtype=torch.float32).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
@@ -247,7 +250,7 @@ def main() -> None:
     model.train()
     bar = tqdm(total=total, initial=step, desc="training", unit="step", dynamic_ncols=True, mininterval=10)
     while step < total:
-        epoch, within = divmod(step, steps_per_epoch)
+        epoch, within = divmod(step + args.skip, steps_per_epoch)
         for group in batch_order(feats, args.batch, epoch)[within:]:
             batch = {k: v.to(device) for k, v in collate([feats[i] for i in group]).items()}
             with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):

@@ -1,0 +1,1 @@
+"""Answering: the pipeline from a question (and a conversation) to ranked answers."""

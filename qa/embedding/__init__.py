@@ -1,0 +1,1 @@
+"""Embedding: the sentence-transformers model that turns passages and questions into vectors."""

@@ -1,0 +1,1 @@
+"""Reading: the span model that marks an answer inside retrieved passages."""

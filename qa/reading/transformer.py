@@ -1,0 +1,328 @@
+"""A reader backed by any local Hugging Face extractive-QA checkpoint.
+
+``TransformerReader(path)`` loads e.g. a SQuAD 2.0 model that the user has
+already downloaded; nothing is ever fetched from the network.
+
+Scoring follows SQuAD 2.0: the "null" (no-answer) score of a window is
+``start_logit[0] + end_logit[0]``, i.e. the logits at the first token, which is
+``[CLS]`` for BERT, ``<s>`` for RoBERTa and MiniLM. Models that do not put a
+CLS-style token first are still handled, generically, with index 0 (whatever
+token sits there stands in for "no answer"); the tokenizer is forced to pad
+on the right so that index 0 is always a real token.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence, get_args
+
+import torch
+
+from qa.onnx import length_batches
+from qa.schema import Answer, Passage
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+Normalize = Literal["window", "question"]
+NULL_INDEX = 0  # position of the token whose logits give the no-answer score
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A candidate answer: character offsets into one passage and a probability."""
+
+    passage_index: int
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class _WindowScores:
+    """One window's span logits (tokens x tokens), which of them are valid, the null logit, and the
+    log-sum-exp over the null answer and the valid spans."""
+
+    valid: torch.Tensor
+    span_logits: torch.Tensor
+    null_logit: float
+    log_z: torch.Tensor
+
+
+def _logsumexp(values: list[torch.Tensor]) -> torch.Tensor | None:
+    return torch.logsumexp(torch.stack(values), dim=0) if values else None
+
+
+class TransformerReader:
+    """Extractive QA with a local ``AutoModelForQuestionAnswering`` checkpoint.
+
+    Long passages are cut into overlapping windows of ``max_length`` tokens
+    (``stride`` tokens of overlap); all windows of all passages run through the
+    model in batches of ``batch_size``. A span's score is a softmax probability,
+    so it lies in [0, 1]: with ``normalize="window"`` (what SQuAD 2.0 readers do)
+    against the null answer and every other valid span of its own window; with
+    ``normalize="question"`` against the null answers and spans of every window
+    read for the question, so that a passage where the model sees no strong
+    answer cannot hand its best guess a high score ("Ben" for "who plays Sera?"
+    from a paragraph about Ben, beside "Elisabeth Shue as Sera" in another).
+
+    A ``reader.json`` beside the weights (written by
+    ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give
+    the window size and stride the model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
+    becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
+    fitted on held-out questions), its ``no_answer_threshold`` on that
+    scale and ``normalize``; arguments given here win over it.
+
+    ``backend`` runs the model with PyTorch (``torch``) or with ONNX Runtime
+    (``onnx``: fp32; ``onnx-int8``: weights quantised to int8), from a graph
+    exported locally once and cached by ``qa.onnx``.
+
+    A span is proposed only when its logit beats the window's null answer; ``null_margin``
+    lets spans up to that much below it through too (``math.inf``: every window's best
+    spans, whatever the null answer says; used to study the no-answer threshold).
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        max_length: int | None = None,
+        stride: int | None = None,
+        batch_size: int = 16,
+        max_answer_tokens: int = 30,
+        top_n: int = 3,
+        device: str = "cpu",
+        calibrated: bool = True,
+        backend: Backend = "torch",
+        onnx_cache_dir: Path | None = None,
+        null_margin: float = 0.0,
+        normalize: Normalize | None = None,
+    ) -> None:
+        if backend not in get_args(Backend):
+            raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
+        self.model_path = str(model_path)
+        config = _reader_config(Path(model_path))
+        self.max_length = max_length or int(config.get("max_length", 384))
+        self.stride = stride or int(config.get("stride", 128))
+        threshold = config.get("no_answer_threshold")
+        self.threshold: float | None = float(threshold) if threshold is not None else None
+        calibration = config.get("calibration") if calibrated else None
+        self.calibration: tuple[float, float] | None = (
+            (float(calibration["a"]), float(calibration["b"])) if calibration else None)
+        self.batch_size = batch_size
+        self.max_answer_tokens = max_answer_tokens
+        self.top_n = top_n
+        self.device = device
+        self.backend = backend
+        self.onnx_cache_dir = onnx_cache_dir
+        self.null_margin = null_margin
+        self.normalize = normalize or str(config.get("normalize", "window"))
+        if self.normalize not in get_args(Normalize):
+            raise ValueError(f"normalize must be one of {', '.join(get_args(Normalize))}, not {self.normalize!r}")
+        self._tokenizer: Any = None
+        self._model: Any = None  # a torch module, or an ONNX Runtime session
+        # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
+        # sets its padding and truncation on every call, which is reported to fail with "Already
+        # borrowed" when two threads do it at once (huggingface/tokenizers#537; not reproduced
+        # here with tokenizers 0.23.3 and 8 threads, so this is a guard).
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        """Load tokenizer and model on first use (once per instance)."""
+        if self._model is not None:
+            return
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        tokenizer.padding_side = "right"  # keep NULL_INDEX on a real token
+        if self.backend == "torch":
+            from transformers import AutoModelForQuestionAnswering
+
+            model = AutoModelForQuestionAnswering.from_pretrained(self.model_path, local_files_only=True)
+            self._model = model.to(self.device).float().eval()
+        else:
+            from qa.onnx import ensure_onnx_model, onnx_session
+
+            precision = "int8" if self.backend == "onnx-int8" else "fp32"
+            self._model = onnx_session(ensure_onnx_model(self.model_path, precision, self.onnx_cache_dir,
+                                                         task="question-answering"))
+        self._tokenizer = tokenizer
+
+    def read(self, question: str, passages: Sequence[Passage]) -> list[Answer]:
+        """Up to ``top_n`` answers per passage; an empty list when none is likely."""
+        if not passages:
+            return []
+        with self._lock:
+            self._load()
+            question = self._fit_question(question)
+            encoding = self._tokenizer(
+                [question] * len(passages),
+                [p.text for p in passages],
+                truncation="only_second",
+                max_length=self.max_length,
+                stride=self.stride,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+                padding=True,
+                return_tensors="pt",
+            )
+        start_logits, end_logits = self._run_model(encoding)
+        windows = [(passage_index, self._window_scores(start_logits[w], end_logits[w], encoding.sequence_ids(w)),
+                    encoding["offset_mapping"][w].tolist())
+                   for w, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist())]
+        shared = None
+        if self.normalize == "question":
+            shared = _logsumexp([scores.log_z for _, scores, _ in windows if scores is not None])
+        spans: list[_Span] = []
+        for passage_index, scores, offsets in windows:
+            if scores is not None:
+                spans += self._decode_window(passage_index, passages[passage_index].text, scores, offsets, shared)
+        return self._best_per_passage(spans, passages)
+
+    def _fit_question(self, question: str) -> str:
+        """The question cut to at most ``(max_length - stride) // 2`` tokens.
+
+        Each window holds the question and a slice of the passage; a question so long that
+        the slice would be no longer than the stride leaves no room to slide (the tokenizer
+        refuses it), so very long questions keep their beginning only.
+        """
+        limit = max(1, (self.max_length - self.stride) // 2)
+        offsets = self._tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return question if len(offsets) <= limit else question[: offsets[limit - 1][1]]
+
+    def _run_model(self, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end logits, shape (windows, tokens), computed in batches.
+
+        Windows of similar length are batched together (``length_batches``) and each batch
+        is cut to its longest window, so a short passage read beside a long one is not
+        padded to the long one's length.
+        Logits past a window's end are ``-inf`` (they are padding, never context).
+        """
+        inputs = {name: encoding[name] for name in self._tokenizer.model_input_names if name in encoding}
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask", torch.ones_like(ids))
+        lengths = mask.sum(dim=1)
+        starts = torch.full(ids.shape, float("-inf"))
+        ends = torch.full(ids.shape, float("-inf"))
+        order = torch.argsort(lengths, descending=True, stable=True).tolist()
+        for batch_rows in length_batches(order, lengths.tolist(), self.batch_size):
+            rows = torch.tensor(batch_rows)
+            width = int(lengths[rows].max())
+            batch = {name: value[rows, :width] for name, value in inputs.items()}
+            start, end = self._run_onnx(batch) if self.backend != "torch" else self._run_torch(batch)
+            starts[rows, :width] = start
+            ends[rows, :width] = end
+        return starts, ends
+
+    def _run_torch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode():
+            output = self._model(**{k: v.to(self.device) for k, v in batch.items()})
+        return output.start_logits.float().cpu(), output.end_logits.float().cpu()
+
+    def _run_onnx(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return onnx_logits(self._model, batch)
+
+    def _window_scores(self, start_logits: torch.Tensor, end_logits: torch.Tensor,
+                       sequence_ids: list[int | None]) -> _WindowScores | None:
+        """The logits of every valid span of a window, its null logit and their log-sum-exp; None
+        when the window has no valid span.
+
+        Valid spans start and end on context tokens, with start <= end and at most
+        ``max_answer_tokens`` tokens.
+        """
+        context = torch.tensor([s == 1 for s in sequence_ids])
+        i = torch.arange(len(sequence_ids))
+        length = i[None, :] - i[:, None]  # end - start, in tokens
+        valid = context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+        if not valid.any():
+            return None
+        span_logits = start_logits[:, None] + end_logits[None, :]
+        null_logit = start_logits[NULL_INDEX] + end_logits[NULL_INDEX]
+        log_z = torch.logsumexp(torch.cat([null_logit[None], span_logits[valid]]), dim=0)
+        return _WindowScores(valid, span_logits, float(null_logit), log_z)
+
+    def _decode_window(
+        self,
+        passage_index: int,
+        text: str,
+        scores: _WindowScores,
+        offsets: list[tuple[int, int]],
+        shared_log_z: torch.Tensor | None = None,
+    ) -> list[_Span]:
+        """The window's best spans that beat its null answer, with probabilities.
+
+        The softmax runs over the null answer and all valid spans of the window, or, given
+        ``shared_log_z``, of every window read for the question; only spans scoring above the
+        window's null answer are kept.
+        """
+        log_z = scores.log_z if shared_log_z is None else shared_log_z
+        n = scores.valid.shape[0]
+        candidates = torch.where(scores.valid, scores.span_logits, torch.tensor(float("-inf")))
+        top = torch.topk(candidates.flatten(), k=min(self.top_n, int(scores.valid.sum())))
+        spans = []
+        for logit, flat in zip(top.values.tolist(), top.indices.tolist()):
+            if logit <= scores.null_logit - self.null_margin:
+                break
+            start_token, end_token = divmod(flat, n)
+            char_span = _strip(text, offsets[start_token][0], offsets[end_token][1])
+            if char_span is not None:
+                score = float(torch.exp(torch.tensor(logit) - log_z))
+                spans.append(_Span(passage_index, *char_span, score))
+        return spans
+
+    def _best_per_passage(self, spans: list[_Span], passages: Sequence[Passage]) -> list[Answer]:
+        """Merge windows (max score per distinct span) and keep ``top_n`` per passage."""
+        best: dict[tuple[int, int, int], float] = {}
+        for s in spans:
+            key = (s.passage_index, s.start, s.end)
+            best[key] = max(best.get(key, 0.0), s.score)
+        answers: list[Answer] = []
+        for index, passage in enumerate(passages):
+            mine = sorted(((score, key) for key, score in best.items() if key[0] == index), reverse=True)
+            for score, (_, start, end) in mine[: self.top_n]:
+                answers.append(Answer.in_passage(passage, start, end, self._calibrate(min(max(score, 0.0), 1.0))))
+        return answers
+
+    def _calibrate(self, p: float) -> float:
+        return p if self.calibration is None else platt(p, *self.calibration)
+
+
+def onnx_logits(session: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end logits of one batch from an exported question-answering graph."""
+    ids = batch["input_ids"]
+    feed = {"input_ids": ids, "attention_mask": batch.get("attention_mask", torch.ones_like(ids)),
+            "token_type_ids": batch.get("token_type_ids", torch.zeros_like(ids))}
+    start, end = session.run(None, {k: v.numpy().astype("int64") for k, v in feed.items()})
+    return torch.from_numpy(start), torch.from_numpy(end)
+
+
+def platt(p: float, a: float, b: float) -> float:
+    """Platt scaling of a probability: ``sigmoid(a * logit(p) + b)``; 0 stays 0 (no span)."""
+    if p <= 0.0:
+        return 0.0
+    z = math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
+    return 1.0 / (1.0 + math.exp(-(a * z + b)))
+
+
+def _reader_config(folder: Path) -> dict[str, Any]:
+    """The folder's ``reader.json`` settings, or {} when it has none."""
+    path = folder / "reader.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return config
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(start, end)`` narrowed past surrounding whitespace; None if nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None

@@ -1,0 +1,227 @@
+"""Finding the passages most likely to answer a question.
+
+Three modes (``Settings.retrieval``):
+
+* ``dense``: FAISS inner product between the question's embedding and the
+  passages' (title-prefixed) embeddings;
+* ``keyword``: BM25 over passage text from SQLite FTS5, with down-weighted
+  expansion words for the kind of question ("plays" -> "stars ... as");
+* ``hybrid`` (default): both lists fused, by a weighted sum of their
+  max-normalised scores (``fusion="weighted"``, ``dense_weight``) or by
+  reciprocal rank fusion (``fusion="rrf"``, ``rrf_k``); keyword search catches
+  rare names (characters, actors) that embeddings blur. Each passage then gets
+  ``document_weight`` times its whole review's max-normalised BM25 for the
+  question, and the passages of the best reviews by that BM25 are candidates
+  too: a review often names the film in one paragraph and answers in another,
+  so no single passage has all the question's words.
+
+Filters are applied inside each search, before ranking, never afterwards.
+
+Film-aware: when the request has no film filter and the question names a film
+of the index (its title, matched like ``qa.retrieval.titles.find_film``), that
+film's passages are searched too and get ``film_boost`` added to their score,
+so they rank above other films' passages of similar relevance.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Callable, Literal
+
+import numpy as np
+
+from qa.retrieval.titles import find_title, title_index
+from qa.schema import Passage
+from qa.settings import Settings
+from qa.retrieval.fusion import fuse, merge, normalise, rrf
+from qa.retrieval.query import EXPANSIONS, WORD, document_terms, expansion_terms, passage_terms, stem
+from qa.stores.base import Filters, Store
+
+Mode = Literal["dense", "keyword", "hybrid"]
+CANDIDATES = 50  # how deep each list is read before fusing
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+DOCUMENT_CANDIDATES = 20  # reviews whose BM25 counts, and whose passages are all candidates
+
+
+# The expansion bonus is at most this share of the best BM25 score for the question's own
+# words: it reorders passages that match the question, it never outweighs a rare name.
+EXPANSION_WEIGHT = 0.3
+
+
+EXPANSION_WINDOW = 4  # expansion words count only this many words from a word of the question
+
+
+def expansion_scores(store: Store, texts: dict[int, str], extra: str, question: str) -> dict[int, float]:
+    """How strongly each candidate passage has expansion words next to the question's words.
+
+    "who plays Sera?" is answered by "... Elisabeth Shue as Sera": an expansion word ("as",
+    "stars", "role") within ``EXPANSION_WINDOW`` words of a question word ("Sera") counts,
+    weighted by its rarity; the same word elsewhere in the passage does not. Computed in
+    Python on the candidates only: searching FTS5 for words such as "stars" or "as" would
+    score every passage that has them.
+    """
+    words = {stem(w) for w in extra.split()}
+    anchors = {stem(t) for t in passage_terms(store, question)} - {stem(w) for w in EXPANSIONS} - words
+    if not words or not anchors:
+        return {}
+    total = max(store.manifest.passages, 1)
+    idf = {}
+    for w in words:
+        df = store.passages_with(w) if store.read_only else 0
+        idf[w] = max(float(np.log(1 + (total - df + 0.5) / (df + 0.5))), 0.1)
+    scores = {}
+    for pk, text in texts.items():
+        stems = [stem(t) for t in WORD.findall(text.lower())]
+        near = [i for i, s in enumerate(stems) if s in anchors]
+        if not near:
+            continue
+        counts: dict[str, int] = {}
+        for i in near:
+            for near_stem in stems[max(0, i - EXPANSION_WINDOW): i + EXPANSION_WINDOW + 1]:
+                if near_stem in idf:
+                    counts[near_stem] = counts.get(near_stem, 0) + 1
+        if counts:
+            scores[pk] = sum(idf[w] * c * (BM25_K1 + 1) / (c + BM25_K1) for w, c in counts.items())
+    return scores
+
+
+BM25_K1 = 1.2
+
+
+def keyword_hits(store: Store, question: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    """BM25 hits for the question's words, re-scored with down-weighted expansion words."""
+    hits = store.keyword_search(passage_terms(store, question), k, allowed)
+    extra = expansion_terms(question)
+    if not extra or not hits:
+        return hits
+    passages = store.passages([pk for pk, _ in hits])
+    bonus = expansion_scores(store, {pk: p.text for pk, p in passages.items()}, extra, question)
+    if not bonus:
+        return hits
+    scale = EXPANSION_WEIGHT * hits[0][1] / max(bonus.values())
+    rescored = [(pk, score + scale * bonus.get(pk, 0.0)) for pk, score in hits]
+    return sorted(rescored, key=lambda hit: -hit[1])
+
+
+def document_scores(store: Store, question: str, allowed: np.ndarray | None) -> dict[int, float]:
+    """document pk -> the whole document's BM25 for the question, max-normalised (0-1), best few only.
+
+    ``allowed`` is the document pks the filters allow (None: all).
+    """
+    hits = store.document_search(document_terms(store, question), DOCUMENT_CANDIDATES, allowed)
+    top = max((score for _, score in hits), default=0.0)
+    return {pk: max(score, 0.0) / top for pk, score in hits} if top > 0 else {}
+
+
+def add_document_scores(store: Store, hits: list[tuple[int, float]], documents: dict[int, float],
+                        weight: float) -> list[tuple[int, float]]:
+    """Each passage's score plus ``weight`` times its document's score, rescaled to 0-1, best first."""
+    document_of = store.document_pks([pk for pk, _ in hits])
+    scored = ((pk, (score + weight * documents.get(document_of.get(pk, -1), 0.0)) / (1.0 + weight))
+              for pk, score in hits)
+    return sorted(scored, key=lambda hit: -hit[1])
+
+
+def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dict[int, float],
+           dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
+           ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Both lists with every passage of ``documents`` added, as each search scores it.
+
+    The answer may sit in a passage of the best review that neither top-50 list reached
+    (its words are in the review, not all in that passage); scoring these few passages
+    directly costs two searches restricted to them.
+    """
+    if not documents:
+        return dense, keyword
+    admitted = store.passage_pks_of_documents(list(documents))
+    pending = _POOL.submit(keyword_hits, store, question, len(admitted), admitted)
+    return (merge(dense, store.dense_search(query_vector, len(admitted), admitted)), merge(keyword, pending.result()))
+
+
+# ----- film-aware retrieval ---------------------------------------------------------------------
+
+def named_film(store: Store, question: str) -> str | None:
+    """The longest film title of the index named in the question, else None."""
+    index = store.memo("title_index", lambda: title_index(tuple(title for title, _ in store.films())))
+    return find_title(question, index)
+
+
+_DEFAULTS = Settings.model_fields
+
+
+def retrieve(
+    store: Store,
+    embed: Callable[[list[str]], np.ndarray],
+    question: str,
+    top_k: int,
+    filters: Filters | None = None,
+    mode: Mode = "hybrid",
+    dense_weight: float = _DEFAULTS["dense_weight"].default,
+    fusion: str = _DEFAULTS["fusion"].default,
+    rrf_k: int = _DEFAULTS["rrf_k"].default,
+    film_boost: float = _DEFAULTS["film_boost"].default,
+    document_weight: float = _DEFAULTS["document_weight"].default,
+) -> list[Passage]:
+    """The ``top_k`` best passages for ``question``, best first, each with its ``score``."""
+    allowed = store.filter_passage_pks(filters) if filters else None
+    if allowed is not None and len(allowed) == 0:
+        return []
+    film_pks: np.ndarray | None = None
+    if film_boost > 0 and not (filters and {"film", "title", "document_id"} & set(filters)):
+        film = named_film(store, question)
+        if film is not None:
+            film_pks = store.filter_passage_pks({"film": film})
+            if allowed is not None:
+                film_pks = np.intersect1d(film_pks, allowed)
+            if not len(film_pks):
+                film_pks = None
+    depth = max(top_k, CANDIDATES)
+    use_documents = mode == "hybrid" and document_weight > 0
+
+    def keyword_side() -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """BM25 lists (SQLite); run beside the embedding and FAISS search (both release the GIL)."""
+        keyword: list[tuple[int, float]] = []
+        if mode in ("keyword", "hybrid"):
+            keyword = keyword_hits(store, question, depth, allowed)
+            if film_pks is not None:
+                keyword = merge(keyword, keyword_hits(store, question, depth, film_pks))
+        documents = (document_scores(store, question, store.filter_document_pks(filters) if filters else None)
+                     if use_documents else {})
+        return keyword, documents
+
+    pending = _POOL.submit(keyword_side) if mode == "hybrid" else None
+    query_vector = embed([question])[0] if mode in ("dense", "hybrid") else None
+    dense: list[tuple[int, float]] = []
+    if query_vector is not None:
+        dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_pks is not None else top_k, allowed)
+        if film_pks is not None:
+            dense = merge(dense, store.dense_search(query_vector, depth, film_pks))
+    keyword, documents = pending.result() if pending is not None else keyword_side()
+    if documents and query_vector is not None:
+        dense, keyword = _admit(store, question, query_vector, documents, dense, keyword)
+    if mode == "dense":
+        hits = dense
+    elif mode == "keyword":
+        hits = keyword
+    elif fusion == "rrf":
+        hits = rrf(dense, keyword, dense_weight, rrf_k)
+    else:
+        hits = fuse(dense, keyword, dense_weight)
+    if documents:
+        hits = add_document_scores(store, hits, documents, document_weight)
+    if film_pks is not None:
+        in_film = set(film_pks.tolist())
+        hits = sorted(((pk, (score + (film_boost if pk in in_film else 0.0)) / (1.0 + film_boost))
+                       for pk, score in (hits if mode == "hybrid" else normalise(hits))),
+                      key=lambda hit: -hit[1])
+    hits = hits[:top_k]
+    passages = store.passages([pk for pk, _ in hits])
+    return [replace(passages[pk], score=round(float(score), 4)) for pk, score in hits if pk in passages]
+
+
+def retrieve_with(settings: Settings, store: Store, embed: Callable[[list[str]], np.ndarray], question: str,
+                  top_k: int | None = None, filters: Filters | None = None) -> list[Passage]:
+    """``retrieve`` configured by ``settings``."""
+    return retrieve(store, embed, question, top_k or settings.top_k, filters, settings.retrieval,
+                    settings.dense_weight, settings.fusion, settings.rrf_k, settings.film_boost,
+                    settings.document_weight)

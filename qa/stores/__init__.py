@@ -1,0 +1,1 @@
+"""Stores: where documents, passages and their vectors live, behind one interface."""

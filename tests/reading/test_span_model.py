@@ -1,0 +1,76 @@
+"""The product's reader (qa.reading.base): the shipped span model, loaded once, answering natural questions.
+
+The regression questions are typed the way people type them (lower case, no question mark, a
+character named by what they do) over the shipped ``documents/``, asked end to end through the
+pipeline as the chat asks them. They come from the ``dev`` half of
+``benchmarks/natural/documents.jsonl``, one or two of each kind the model answers; the figures in
+the README come from the ``test`` half.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.answering.pipeline import Pipeline
+from qa.reading.base import SPAN_MODEL_PATH, load_reader
+from qa.schema import normalize_answer
+from qa.settings import Settings
+
+# (question, a text the top answer must contain once normalised), from the dev half, by kind
+ANSWERED = [
+    ("who plays Sera?", "Elisabeth Shue"),  # the product's first question
+    ("who played the corrupt police captain in casablanca?", "Claude Rains"),  # cast, by description
+    ("richard dreyfuss character in jaws", "Matt Hooper"),  # cast, the other way round
+    ("Who did the score for Alien?", "Jerry Goldsmith"),  # crew
+    ("what is casablanca based on?", "Everybody Comes to Rick's"),  # source
+    ("Where is No Country for Old Men set?", "West Texas"),  # place
+    ("what does amelie find hidden in her flat that kicks the whole story off?", "box of childhood treasures"),  # plot
+    ("what does the little crook leave with rick", "letters of transit"),  # plot, by description
+    ("are yubaba and zeniba related", "twin sister"),  # relation
+]
+# asked of the same index: no review says any of this
+DECLINED = [
+    "how does brett die in alien?",
+    "what was casablanca's budget",
+    "is there a sequel to the godfather",
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(shipped_settings: Settings) -> Pipeline:
+    return Pipeline(shipped_settings)
+
+
+def test_the_shipped_span_model_carries_its_calibration_and_threshold() -> None:
+    config = json.loads((SPAN_MODEL_PATH / "reader.json").read_text())
+    assert set(config["calibration"]) == {"a", "b"} and config["calibration"]["a"] > 0
+    assert 0.0 < config["no_answer_threshold"] < 1.0
+    assert config["max_length"] > config["stride"] > 0
+
+
+def test_the_reader_is_loaded_once_per_process() -> None:
+    settings = Settings()
+    assert load_reader(settings) is load_reader(settings.model_copy())
+
+
+def test_a_folder_that_holds_no_checkpoint_is_refused_by_name(tmp_path) -> None:
+    with pytest.raises(ValueError, match=str(tmp_path)):
+        load_reader(Settings(reader_model=tmp_path))
+
+
+@pytest.mark.parametrize("question, expected", ANSWERED)
+def test_natural_questions_are_answered(pipeline: Pipeline, question: str, expected: str) -> None:
+    result = pipeline.ask(question)
+    assert not result.no_answer, f"{question!r}: declined"
+    best = result.answers[0]
+    assert normalize_answer(expected) in normalize_answer(best.text), f"{question!r}: got {best.text!r} ({best.score:.2f})"
+    review = pipeline.store.document(best.document_id).text
+    assert review[best.document_start:best.document_end] == best.text
+
+
+@pytest.mark.parametrize("question", DECLINED)
+def test_questions_no_review_answers_are_declined(pipeline: Pipeline, question: str) -> None:
+    result = pipeline.ask(question)
+    assert result.no_answer, f"{question!r}: answered {result.answers[0].text!r} ({result.answers[0].score:.2f})"
+    assert result.passages  # the closest passages are still shown
