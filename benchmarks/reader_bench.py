@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import math
 import os
@@ -43,9 +42,8 @@ from typing import Any, Iterable, Sequence
 os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training"))
 
-from benchmarks._common import (DATA, IMDB_QUESTIONS, IMDB_REVIEWS, SUBJQA_QUESTIONS, table,  # noqa: E402
+from benchmarks._common import (IMDB_QUESTIONS, IMDB_REVIEWS, SUBJQA_QUESTIONS, table,  # noqa: E402
                                 write_section)
 from qa.evaluation import score as answer_score  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
@@ -125,7 +123,7 @@ def load_set(name: str, split: str, limit: int = 0) -> list[Question]:
             out.append(Question(name, r["id"], r["question"], answers, "answerable" if answers else "unanswerable",
                                 "all", _passages(r["review_id"], r["review"])))
     elif name == "squadshifts":
-        import squadshifts
+        from training import squadshifts
 
         for q in squadshifts.load("heldout"):
             s = squadshifts.split_of(q.group)

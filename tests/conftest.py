@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._common import DATA  # ../shared/data, or QA_BENCH_DATA
 from qa.settings import Settings  # importing qa sets HF_HUB_OFFLINE: nothing is downloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ROOT / "documents"
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture
@@ -30,9 +30,10 @@ def shipped_settings(tmp_path_factory) -> Settings:
 
 def shared_data(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test with the reason."""
-    path = SHARED.joinpath("data", *parts)
+    path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"../shared/data not found ({path}): this test needs the shared data sets")
+        pytest.skip(f"shared data not found ({path}; set QA_BENCH_DATA to its folder): "
+                    "this test needs the shared data sets")
     return path
 
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SQUADSHIFTS = SHARED / "squadshifts"
+from benchmarks._common import DATA  # the one place the shared data's path is decided
+
+SQUADSHIFTS = DATA / "squadshifts"
 FILES = ("amazon-train", "new-wiki", "reddit")
 
 Split = Literal["train", "dev", "test", "heldout"]

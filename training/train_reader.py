@@ -31,7 +31,6 @@ import math
 import os
 import random
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +38,11 @@ from typing import Any
 os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-import squadshifts  # noqa: E402
+from training import squadshifts  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document  # noqa: E402
 

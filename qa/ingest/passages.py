@@ -13,6 +13,7 @@ from typing import Iterator
 
 from qa import models
 from qa.schema import Document, Passage
+from qa.settings import Settings
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n[ \t]*\n|\s*\Z)", re.DOTALL)
 _WORD = re.compile(r"\S+")
@@ -80,7 +81,11 @@ def windows(text: str, start: int, end: int, max_words: int, overlap: int) -> li
     return result
 
 
-def split_document(document: Document, max_words: int = 200, overlap: int = 1) -> list[Passage]:
+_DEFAULTS = Settings.model_fields
+
+
+def split_document(document: Document, max_words: int = _DEFAULTS["max_passage_words"].default,
+                   overlap: int = _DEFAULTS["overlap_sentences"].default) -> list[Passage]:
     """The passages of a document, in order, with ids ``<document id>#<n>``."""
     passages = []
     for p_start, p_end in paragraphs(document.text):

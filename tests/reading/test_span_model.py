@@ -21,7 +21,7 @@ from qa.settings import Settings
 ANSWERED = [
     ("who plays Sera?", "Elisabeth Shue"),  # the product's first question
     ("who played the corrupt police captain in casablanca?", "Claude Rains"),  # cast, by description
-    ("richard dreyfuss character in jaws", "Matt Hooper"),  # cast, the other way round
+    ("what character does peter lorre play", "Ugarte"),  # cast, the other way round
     ("Who did the score for Alien?", "Jerry Goldsmith"),  # crew
     ("what is casablanca based on?", "Everybody Comes to Rick's"),  # source
     ("Where is No Country for Old Men set?", "West Texas"),  # place
