@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.answering.pipeline import BadRequest, Pipeline
 from qa.serving.chat import mount_web
@@ -21,7 +22,7 @@ from qa.serving.schemas import (ERRORS, AskRequest, AskResponse, DocumentOut, Er
                                 describe_errors, result_to_response)
 from qa.serving.security import COOKIE, BodyLimit, api_token, authorized, install_security_headers
 from qa.settings import Settings
-from qa.stores.base import IndexUnavailable
+from qa.stores.base import FILTER_FIELDS, IndexUnavailable
 
 log = logging.getLogger("qa.serving.app")
 
@@ -44,6 +45,14 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": describe_errors(exc.errors())})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not decode the body (bytes that are not text)
+            return JSONResponse(status_code=422, content={
+                "detail": "request body: is not valid JSON (it could not be read as UTF-8 text)"})
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(BadRequest)
     async def bad(request: Request, exc: BadRequest) -> JSONResponse:
@@ -109,6 +118,33 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         return Health(status="ok", documents=m.documents, passages=m.passages, films=len(store.films()),
                       embedding_model=m.embedding_model)
 
+    document_filter_keys(app, pipeline)
     mount_web(app, settings)  # the chat page at / and web/static (in this package) at /static
     install_security_headers(app)  # CSP, nosniff, no-referrer on every response
     return app
+
+
+def document_filter_keys(app: FastAPI, pipeline: Pipeline) -> None:
+    """The OpenAPI schema names the filter keys this index accepts (they follow its metadata).
+
+    The schema is rebuilt on each request for it, so a new index generation with new metadata keys
+    shows at once; without an index only the fixed fields are listed.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        app.openapi_schema = None
+        schema = build()
+        try:
+            keys = sorted(set(FILTER_FIELDS) | pipeline.store.metadata_keys())
+        except IndexUnavailable:
+            keys = sorted(FILTER_FIELDS)
+        filters = schema["components"]["schemas"]["AskRequest"]["properties"]["filters"]
+        for option in filters.get("anyOf", [filters]):
+            if option.get("type") == "object":
+                option["propertyNames"] = {"enum": keys}
+        filters["description"] = (f"Metadata to match, by key: {', '.join(keys)}; a value is a string or a list "
+                                  "(any of). Another key is a 422 naming the known ones.")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

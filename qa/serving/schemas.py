@@ -140,6 +140,7 @@ def describe_errors(errors) -> str:
         if err.get("type") == "extra_forbidden":
             message = "is not a known field"
         if err.get("type") == "json_invalid":
-            message = "is not valid JSON"
+            at = [p for p in err.get("loc", ()) if isinstance(p, int)]
+            where, message = "request body", "is not valid JSON" + (f" (at character {at[0]})" if at else "")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
