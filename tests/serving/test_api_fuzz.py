@@ -52,7 +52,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_schemathesis_cli_coverage_and_fuzzing_phases_find_nothing(shipped_settings):
+def test_schemathesis_cli_coverage_and_fuzzing_phases_find_nothing(shipped_settings, tmp_path):
     """The command an operator would run, against a real server: `st run ... --checks all`."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port),
@@ -68,7 +68,7 @@ def test_schemathesis_cli_coverage_and_fuzzing_phases_find_nothing(shipped_setti
         st = Path(sys.executable).parent / "st"
         run = subprocess.run([str(st), "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all",
                               "--phases", "coverage,fuzzing", "--max-examples", "25", "--seed", "1"],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache stays there
         assert run.returncode == 0, run.stdout[-4000:]
         assert "Coverage" in run.stdout and "Fuzzing" in run.stdout
     finally:
