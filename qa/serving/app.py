@@ -26,6 +26,10 @@ from qa.stores.base import FILTER_FIELDS, IndexUnavailable
 
 log = logging.getLogger("qa.serving.app")
 
+# FastAPI's 400 when a JSON body cannot be decoded at all (bytes that are not text); the API documents a
+# 422 for it. Other 400s (a malformed form on the chat's routes) keep their status and Starlette's message.
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     pipeline = pipeline or Pipeline(settings)
@@ -48,9 +52,10 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:  # FastAPI could not decode the body (bytes that are not text)
-            return JSONResponse(status_code=422, content={
-                "detail": "request body: is not valid JSON (it could not be read as UTF-8 text)"})
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:  # a JSON body FastAPI could not decode
+            why = ("it could not be read as UTF-8 text" if isinstance(exc.__cause__, UnicodeError)
+                   else "it could not be read")
+            return JSONResponse(status_code=422, content={"detail": f"request body: is not valid JSON ({why})"})
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
                             headers=getattr(exc, "headers", None))
 
