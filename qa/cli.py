@@ -27,7 +27,9 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
 
-IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder [env QA_INDEX_DIR; default index/].")]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", "--index-dir", help="Where the index is: a folder, milvus-lite:PATH.db or http(s)://HOST:PORT "
+                                   "(Milvus) [env QA_STORE; default index/].")]
 TopK = Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=50, help="Passages to return/read [default 5].")]
 Film = Annotated[Optional[str], typer.Option("--film", help="Only this film's reviews.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -54,7 +56,7 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on
 @app.command()
 def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders to index [default: documents/].")] = None,
-    index_dir: IndexDir = None,
+    store: StoreOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from an empty index (re-embed everything).")] = False,
     upgrade: Annotated[bool, typer.Option(
         "--upgrade", help="Only bring an index of an older schema up to date (seconds, no re-embedding); "
@@ -68,11 +70,16 @@ def index(
     """Build or update the index: embeds only new or changed reviews, drops removed ones."""
     from qa.ingest.indexer import index_paths
 
-    settings = settings_from(index_dir=index_dir, max_passage_words=max_passage_words)
+    settings = settings_from(store=store, max_passage_words=max_passage_words)
     if upgrade:
         if paths:
             raise UserError("`qa index --upgrade` takes no paths: it changes nothing but the index's schema")
-        upgrade_index(settings.index_dir)
+        from qa.stores.factory import where
+
+        place = where(settings)
+        if place.folder is None:
+            raise UserError(f"`qa index --upgrade` upgrades local index folders; {place} is a Milvus store")
+        upgrade_index(place.folder)
         return
     paths = paths or [settings.documents_dir]
 
@@ -116,13 +123,13 @@ def search(
     question: Annotated[str, typer.Argument(help="The question or search words.")],
     top_k: TopK = None,
     film: Film = None,
-    index_dir: IndexDir = None,
+    store: StoreOpt = None,
     as_json: Json = False,
 ) -> None:
     """The passages most relevant to a question."""
     from qa.answering.pipeline import Pipeline
 
-    pipeline = Pipeline(settings_from(index_dir=index_dir))
+    pipeline = Pipeline(settings_from(store=store))
     passages = pipeline.search(question, top_k, {"film": film} if film else None)
     if as_json:
         keys = ("id", "document_id", "film", "title", "text", "score", "document_start")
@@ -141,7 +148,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 'who plays Sera?'.")],
     top_k: TopK = None,
     film: Film = None,
-    index_dir: IndexDir = None,
+    store: StoreOpt = None,
     as_json: Json = False,
 ) -> None:
     """Answer a question from the indexed reviews, the answer marked in its sentence."""
@@ -149,7 +156,7 @@ def ask(
     from qa.ingest.passages import sentence_spans
     from qa.answering.pipeline import BadRequest, Pipeline
 
-    pipeline = Pipeline(settings_from(index_dir=index_dir))
+    pipeline = Pipeline(settings_from(store=store))
     try:
         result = pipeline.ask(question, top_k, {"film": film} if film else None)
     except BadRequest as error:
@@ -179,17 +186,20 @@ def ask(
 
 
 @app.command()
-def info(index_dir: IndexDir = None, as_json: Json = False) -> None:
-    """What is indexed: documents, passages, films, model, size on disk."""
-    from qa.stores.local import LocalStore
+def info(store: StoreOpt = None, as_json: Json = False) -> None:
+    """What is indexed: documents, passages, films, model, where it is stored and how."""
+    from qa.stores.factory import open_store
 
-    settings = settings_from(index_dir=index_dir)
-    store = LocalStore.open(settings.index_dir, settings.embedding_model)
-    films = store.films()
-    facts = {"index": str(settings.index_dir), "generation": store.path.name,
-             "documents": store.manifest.documents, "passages": store.manifest.passages,
-             "films": len(films), "embedding_model": store.manifest.embedding_model,
-             "dimension": store.manifest.dimension, "size_bytes": store.size_on_disk()}
+    settings = settings_from(store=store)
+    opened = open_store(settings)
+    films = opened.films()
+    described = opened.describe()
+    facts = {**{k: v for k, v in described.items() if k != "size_on_disk_bytes"},
+             "documents": opened.manifest.documents, "passages": opened.manifest.passages,
+             "films": len(films), "embedding_model": opened.manifest.embedding_model,
+             "dimension": opened.manifest.dimension}
+    if "size_on_disk_bytes" in described:
+        facts["size_bytes"] = described["size_on_disk_bytes"]
     if as_json:
         print(json.dumps({**facts, "film_titles": [f for f, _ in films]}, indent=2))
         return
@@ -204,15 +214,32 @@ def info(index_dir: IndexDir = None, as_json: Json = False) -> None:
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on [default 127.0.0.1; 0.0.0.0 exposes it].")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port [default 8000].")] = None,
-    index_dir: IndexDir = None,
+    store: StoreOpt = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes [default 1]. With Milvus no index "
+                                                           "state lives in them; with a local index each opens it "
+                                                           "read-only.")] = 1,
 ) -> None:
     """Serve the web chat and the HTTP API."""
+    import os
+
     import uvicorn
 
     from qa.serving.app import create_app
     from qa.stores.base import IndexUnavailable
+    from qa.stores.factory import where
 
-    settings = settings_from(host=host, port=port, index_dir=index_dir)
+    settings = settings_from(host=host, port=port, store=store)
+    place = where(settings)
+    if workers > 1:
+        if place.milvus is not None and not place.milvus.uri.startswith(("http://", "https://")):
+            raise UserError("a Milvus Lite file can be opened by one process only: serve it with --workers 1, "
+                            "or run `milvus-lite server` and use --store http://HOST:PORT")
+        # Each worker process builds its own app from the environment, so the flags travel there.
+        os.environ.update({"QA_STORE": str(place), "QA_HOST": settings.host, "QA_PORT": str(settings.port)})
+        err.print(f"Serving on http://{settings.host}:{settings.port} with {workers} workers  (Ctrl-C stops)")
+        uvicorn.run("qa.serving.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, log_level="warning")
+        return
     app_ = create_app(settings)
     try:
         app_.state.pipeline.warm_up()
@@ -227,7 +254,7 @@ def evaluate(
     questions: Annotated[Path, typer.Argument(help="Questions in JSON Lines (factual-qa-dev or SubjQA format).")],
     mode: Annotated[str, typer.Option(help="'reading': only the gold review is read; 'end-to-end': the whole index.")] = "reading",
     corpus: Annotated[Optional[Path], typer.Option(help="Index this corpus first (with the field options).")] = None,
-    index_dir: IndexDir = None,
+    store: StoreOpt = None,
     top_k: TopK = None,
     id_field: IdField = "id",
     text_field: TextField = "text",
@@ -242,7 +269,7 @@ def evaluate(
 
     if mode not in ("reading", "end-to-end"):
         raise UserError(f"--mode must be 'reading' or 'end-to-end', not {mode!r}")
-    settings = settings_from(index_dir=index_dir)
+    settings = settings_from(store=store)
     items = load_questions(questions)
     if corpus is not None:
         index_paths([corpus], settings, FieldMap(id=id_field, text=text_field, film=film_field), quiet=True,

@@ -20,7 +20,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     # Where things live
-    index_dir: Path = Field(Path("index"), description="Folder holding the built index.")
+    index_dir: Path = Field(Path("index"), description="Folder holding the built index (the local store).")
+    store: str | None = Field(
+        None, description="Where the index lives: a folder (the local SQLite + FAISS store; the default is index_dir), "
+                          "'milvus-lite:PATH' (a Milvus Lite file) or 'http://HOST:PORT' / 'https://...' (a Milvus "
+                          "server or cluster).")
+    milvus_collection: str = Field(
+        "film_reviews", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="Prefix of the Milvus collections (<prefix>_passages and <prefix>_documents).")
+    milvus_token: SecretStr | None = Field(None, description="Milvus token ('user:password' or an API key), if the "
+                                                             "server asks for one.")
+    milvus_timeout: float = Field(10.0, gt=0, description="Seconds a Milvus call may take before it counts as failed.")
     documents_dir: Path = Field(Path("documents"), description="Default folder to index.")
 
     # Ingestion

@@ -35,7 +35,7 @@ from qa.schema import Passage
 from qa.settings import Settings
 from qa.retrieval.fusion import fuse, merge, normalise, rrf
 from qa.retrieval.query import EXPANSIONS, WORD, document_terms, expansion_terms, passage_terms, stem
-from qa.stores.base import Filters, Store
+from qa.stores.base import EVERYTHING, Filters, Scope, Store
 
 Mode = Literal["dense", "keyword", "hybrid"]
 CANDIDATES = 50  # how deep each list is read before fusing
@@ -88,9 +88,9 @@ def expansion_scores(store: Store, texts: dict[int, str], extra: str, question: 
 BM25_K1 = 1.2
 
 
-def keyword_hits(store: Store, question: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+def keyword_hits(store: Store, question: str, k: int, scope: Scope = EVERYTHING) -> list[tuple[int, float]]:
     """BM25 hits for the question's words, re-scored with down-weighted expansion words."""
-    hits = store.keyword_search(passage_terms(store, question), k, allowed)
+    hits = store.keyword_search(passage_terms(store, question), k, scope)
     extra = expansion_terms(question)
     if not extra or not hits:
         return hits
@@ -103,26 +103,25 @@ def keyword_hits(store: Store, question: str, k: int, allowed: np.ndarray | None
     return sorted(rescored, key=lambda hit: -hit[1])
 
 
-def document_scores(store: Store, question: str, allowed: np.ndarray | None) -> dict[int, float]:
-    """document pk -> the whole document's BM25 for the question, max-normalised (0-1), best few only.
-
-    ``allowed`` is the document pks the filters allow (None: all).
-    """
-    hits = store.document_search(document_terms(store, question), DOCUMENT_CANDIDATES, allowed)
+def document_scores(store: Store, question: str, scope: Scope = EVERYTHING) -> dict[int, float]:
+    """document pk -> the whole document's BM25 for the question, max-normalised (0-1), best few only."""
+    hits = store.document_search(document_terms(store, question), DOCUMENT_CANDIDATES, scope)
     top = max((score for _, score in hits), default=0.0)
     return {pk: max(score, 0.0) / top for pk, score in hits} if top > 0 else {}
 
 
-def add_document_scores(store: Store, hits: list[tuple[int, float]], documents: dict[int, float],
-                        weight: float) -> list[tuple[int, float]]:
-    """Each passage's score plus ``weight`` times its document's score, rescaled to 0-1, best first."""
-    document_of = store.document_pks([pk for pk, _ in hits])
-    scored = ((pk, (score + weight * documents.get(document_of.get(pk, -1), 0.0)) / (1.0 + weight))
+def add_document_scores(owners: dict[int, tuple[int, str]], hits: list[tuple[int, float]],
+                        documents: dict[int, float], weight: float) -> list[tuple[int, float]]:
+    """Each passage's score plus ``weight`` times its document's score, rescaled to 0-1, best first.
+
+    ``owners``: passage pk -> (document pk, film), from ``Store.owners``.
+    """
+    scored = ((pk, (score + weight * documents.get(owners.get(pk, (-1, ""))[0], 0.0)) / (1.0 + weight))
               for pk, score in hits)
     return sorted(scored, key=lambda hit: -hit[1])
 
 
-def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dict[int, float],
+def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dict[int, float], scope: Scope,
            dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
            ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """Both lists with every passage of ``documents`` added, as each search scores it.
@@ -133,9 +132,12 @@ def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dic
     """
     if not documents:
         return dense, keyword
-    admitted = store.passage_pks_of_documents(list(documents))
-    pending = _POOL.submit(keyword_hits, store, question, len(admitted), admitted)
-    return (merge(dense, store.dense_search(query_vector, len(admitted), admitted)), merge(keyword, pending.result()))
+    admitted = scope.among(list(documents))
+    size = store.count_passages(admitted)
+    if not size:
+        return dense, keyword
+    pending = _POOL.submit(keyword_hits, store, question, size, admitted)
+    return (merge(dense, store.dense_search(query_vector, size, admitted)), merge(keyword, pending.result()))
 
 
 # ----- film-aware retrieval ---------------------------------------------------------------------
@@ -163,42 +165,36 @@ def retrieve(
     document_weight: float = _DEFAULTS["document_weight"].default,
 ) -> list[Passage]:
     """The ``top_k`` best passages for ``question``, best first, each with its ``score``."""
-    allowed = store.filter_passage_pks(filters) if filters else None
-    if allowed is not None and len(allowed) == 0:
-        return []
-    film_pks: np.ndarray | None = None
+    scope = Scope(dict(filters or {}))
+    film_scope: Scope | None = None
+    film: str | None = None
     if film_boost > 0 and not (filters and {"film", "title", "document_id"} & set(filters)):
         film = named_film(store, question)
         if film is not None:
-            film_pks = store.filter_passage_pks({"film": film})
-            if allowed is not None:
-                film_pks = np.intersect1d(film_pks, allowed)
-            if not len(film_pks):
-                film_pks = None
+            film_scope = scope.with_filter("film", film)
     depth = max(top_k, CANDIDATES)
     use_documents = mode == "hybrid" and document_weight > 0
 
     def keyword_side() -> tuple[list[tuple[int, float]], dict[int, float]]:
-        """BM25 lists (SQLite); run beside the embedding and FAISS search (both release the GIL)."""
+        """BM25 lists; run beside the embedding and the dense search (both release the GIL)."""
         keyword: list[tuple[int, float]] = []
         if mode in ("keyword", "hybrid"):
-            keyword = keyword_hits(store, question, depth, allowed)
-            if film_pks is not None:
-                keyword = merge(keyword, keyword_hits(store, question, depth, film_pks))
-        documents = (document_scores(store, question, store.filter_document_pks(filters) if filters else None)
-                     if use_documents else {})
+            keyword = keyword_hits(store, question, depth, scope)
+            if film_scope is not None:
+                keyword = merge(keyword, keyword_hits(store, question, depth, film_scope))
+        documents = document_scores(store, question, scope) if use_documents else {}
         return keyword, documents
 
     pending = _POOL.submit(keyword_side) if mode == "hybrid" else None
     query_vector = embed([question])[0] if mode in ("dense", "hybrid") else None
     dense: list[tuple[int, float]] = []
     if query_vector is not None:
-        dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_pks is not None else top_k, allowed)
-        if film_pks is not None:
-            dense = merge(dense, store.dense_search(query_vector, depth, film_pks))
+        dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_scope is not None else top_k, scope)
+        if film_scope is not None:
+            dense = merge(dense, store.dense_search(query_vector, depth, film_scope))
     keyword, documents = pending.result() if pending is not None else keyword_side()
     if documents and query_vector is not None:
-        dense, keyword = _admit(store, question, query_vector, documents, dense, keyword)
+        dense, keyword = _admit(store, question, query_vector, documents, scope, dense, keyword)
     if mode == "dense":
         hits = dense
     elif mode == "keyword":
@@ -207,11 +203,13 @@ def retrieve(
         hits = rrf(dense, keyword, dense_weight, rrf_k)
     else:
         hits = fuse(dense, keyword, dense_weight)
+    owners = store.owners([pk for pk, _ in hits]) if documents or film_scope is not None else {}
     if documents:
-        hits = add_document_scores(store, hits, documents, document_weight)
-    if film_pks is not None:
-        in_film = set(film_pks.tolist())
-        hits = sorted(((pk, (score + (film_boost if pk in in_film else 0.0)) / (1.0 + film_boost))
+        hits = add_document_scores(owners, hits, documents, document_weight)
+    if film_scope is not None and film is not None:
+        named = film.casefold()
+        hits = sorted(((pk, (score + (film_boost if owners.get(pk, (0, ""))[1].casefold() == named else 0.0))
+                        / (1.0 + film_boost))
                        for pk, score in (hits if mode == "hybrid" else normalise(hits))),
                       key=lambda hit: -hit[1])
     hits = hits[:top_k]

@@ -22,7 +22,7 @@ from qa.serving.schemas import (ERRORS, AskRequest, AskResponse, DocumentOut, Er
                                 describe_errors, result_to_response)
 from qa.serving.security import COOKIE, BodyLimit, api_token, authorized, install_security_headers
 from qa.settings import Settings
-from qa.stores.base import FILTER_FIELDS, IndexUnavailable
+from qa.stores.base import FILTER_FIELDS, IndexUnavailable, StoreUnreachable
 
 log = logging.getLogger("qa.serving.app")
 
@@ -66,9 +66,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     @app.exception_handler(IndexUnavailable)
     async def unavailable(request: Request, exc: IndexUnavailable) -> JSONResponse:
         log.error("index unavailable: %s", exc)
-        return JSONResponse(status_code=503, headers={"Retry-After": "30"}, content={
-            "detail": "The review index is not available (missing, being built, or damaged). "
-                      "The operator can build it with `qa index`; try again shortly."})
+        return JSONResponse(status_code=503, headers={"Retry-After": "5" if isinstance(exc, StoreUnreachable) else "30"},
+                            content={"detail": unavailable_detail(exc)})
 
     @app.exception_handler(PermissionError)
     async def forbidden(request: Request, exc: PermissionError) -> JSONResponse:
@@ -118,7 +117,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         except IndexUnavailable as err:
             log.warning("health: %s", err)
             return JSONResponse(status_code=503, content=Health(
-                status="unavailable", detail="no usable index; build it with `qa index`").model_dump())
+                status="unavailable", detail=unavailable_detail(err)).model_dump())
         m = store.manifest
         return Health(status="ok", documents=m.documents, passages=m.passages, films=len(store.films()),
                       embedding_model=m.embedding_model)
@@ -127,6 +126,25 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     mount_web(app, settings)  # the chat page at / and web/static (in this package) at /static
     install_security_headers(app)  # CSP, nosniff, no-referrer on every response
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``qa serve --workers N``: settings from the environment, models warmed up."""
+    app = create_app(Settings())
+    try:
+        app.state.pipeline.warm_up()
+    except IndexUnavailable as err:
+        log.warning("no index yet (%s); the API answers 503 until there is one", err)
+    return app
+
+
+def unavailable_detail(exc: IndexUnavailable) -> str:
+    """What a client is told when there is no index to answer from (no paths or internals)."""
+    if isinstance(exc, StoreUnreachable):
+        return ("The review index's database (Milvus) is unreachable or restarting; answers resume when it is "
+                "back. Try again shortly.")
+    return ("The review index is not available (missing, being built, or damaged). "
+            "The operator can build it with `qa index`; try again shortly.")
 
 
 def document_filter_keys(app: FastAPI, pipeline: Pipeline) -> None:

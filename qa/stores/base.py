@@ -6,13 +6,18 @@ keyword index over both. Passages and documents are addressed by integer primary
 ``(pk, score)`` pairs, best first; scores are comparable within one list only (fusion
 normalises them), so two backends may differ in raw scores but not in order.
 
-The local backend (SQLite + FAISS, ``qa.stores.local``) is the one implementation today;
-``open_store`` in ``qa.stores.factory`` picks the backend.
+Every search takes a ``Scope``: the request's filters and, optionally, the documents to
+search among. Each backend applies it inside the search (an SQL condition and a FAISS ID
+selector locally, a filter expression in Milvus), never to the results afterwards.
+
+Two backends: the local SQLite + FAISS folder (``qa.stores.local``) and Milvus
+(``qa.stores.milvus``: a Milvus Lite file, a Lite server or a cluster). ``open_store`` in
+``qa.stores.factory`` picks one from ``Settings.store``.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -30,8 +35,39 @@ class IndexUnavailable(RuntimeError):
     """No usable index: missing, built with another model or schema, or damaged."""
 
 
+class StoreUnreachable(IndexUnavailable):
+    """The database holding the index (a Milvus server) cannot be reached, or failed the call; it may come back."""
+
+
 class IndexLocked(RuntimeError):
     """Another process is updating the index."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a search may return: passages (or documents) matching every filter, among ``documents`` if given.
+
+    ``filters``: ``FILTER_FIELDS`` or metadata keys -> a value or a list of which any may match
+    (film, title and metadata compare case-insensitively); ``documents``: document pks.
+    """
+
+    filters: Filters = field(default_factory=dict)
+    documents: tuple[int, ...] | None = None
+
+    def with_filter(self, key: str, value: "str | Sequence[str]") -> "Scope":
+        return Scope({**self.filters, key: value}, self.documents)
+
+    def among(self, documents: Sequence[int]) -> "Scope":
+        return Scope(self.filters, tuple(int(d) for d in documents))
+
+    @property
+    def key(self) -> str:
+        """A string naming this scope (for caches)."""
+        return json.dumps([sorted((k, v if isinstance(v, str) else list(v)) for k, v in self.filters.items()),
+                           self.documents])
+
+
+EVERYTHING = Scope()
 
 
 @dataclass
@@ -66,7 +102,7 @@ class Store(Protocol):
 
     # ----- what it holds
     def count_documents(self) -> int: ...
-    def count_passages(self) -> int: ...
+    def count_passages(self, scope: Scope = EVERYTHING) -> int: ...
     def films(self) -> list[tuple[str, int]]:
         """Every film title with its number of reviews, by title."""
         ...
@@ -77,28 +113,32 @@ class Store(Protocol):
         ...
     def passages(self, pks: Sequence[int]) -> dict[int, Passage]: ...
     def passages_of(self, document_id: str) -> list[Passage]: ...
+    def owners(self, passage_pks: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """passage pk -> (pk of its document, its film)."""
+        ...
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()``, kept for as long as this view of the index lives when it is read-only."""
         ...
 
-    # ----- filters and relations
-    def filter_passage_pks(self, filters: Filters) -> np.ndarray: ...
-    def filter_document_pks(self, filters: Filters) -> np.ndarray: ...
-    def document_pks(self, passage_pks: Sequence[int]) -> dict[int, int]: ...
-    def passage_pks_of_documents(self, document_pks: Sequence[int]) -> np.ndarray: ...
-
-    # ----- searches (``allowed``: pks to search among; None: all)
-    def dense_search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]: ...
-    def keyword_search(self, terms: Sequence[str], k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    # ----- searches, each within a scope
+    def dense_search(self, query: np.ndarray, k: int, scope: Scope = EVERYTHING) -> list[Hit]:
+        """(passage pk, cosine similarity) of the ``k`` nearest passages."""
+        ...
+    def keyword_search(self, terms: Sequence[str], k: int, scope: Scope = EVERYTHING) -> list[Hit]:
         """BM25 over passages for any of ``terms`` (already analysed by ``qa.retrieval.query``)."""
         ...
-    def document_search(self, terms: Sequence[str], k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    def document_search(self, terms: Sequence[str], k: int, scope: Scope = EVERYTHING) -> list[Hit]:
         """BM25 over whole documents (document pks)."""
         ...
     def passages_with(self, term: str) -> int:
         """How many passages contain ``term`` (after the backend's stemming)."""
         ...
     def documents_with(self, term: str) -> int: ...
+
+    # ----- about the backend
+    def describe(self) -> dict[str, Any]:
+        """What ``qa info`` reports about where and how this index is stored."""
+        ...
 
     # ----- writing (a store opened for an update)
     def add_document(self, document: Document, root: str, content_hash: str,

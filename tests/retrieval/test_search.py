@@ -16,6 +16,7 @@ import pytest
 from qa.retrieval.fusion import fuse, rrf
 from qa.retrieval.search import named_film, retrieve
 from qa.schema import Document, Passage
+from qa.stores.base import Scope
 from qa.stores.local import LocalStore, Update, VectorIndexConfig, current_generation
 from qa.stores.local.vectors import EXACT_FILTER_MAX, choose_index_type
 
@@ -137,11 +138,11 @@ def test_a_filter_matching_nothing_returns_nothing(flat_store):
 
 def test_filtered_dense_search_is_exact_on_hnsw(hnsw_store, flat_store):
     assert hnsw_store.index_type == "hnsw"
-    allowed = hnsw_store.filter_passage_pks({"film": FILMS[2]})
+    scope = Scope({"film": FILMS[2]})
     query = embed(["a sailor who hides a secret"])[0]
-    exact = flat_store.dense_search(query, 10, allowed)
-    assert hnsw_store.dense_search(query, 10, allowed) == exact
-    assert len(allowed) <= EXACT_FILTER_MAX
+    exact = flat_store.dense_search(query, 10, scope)
+    assert hnsw_store.dense_search(query, 10, scope) == exact
+    assert hnsw_store.count_passages(scope) <= EXACT_FILTER_MAX
 
 
 # ----- film-aware --------------------------------------------------------------------------------

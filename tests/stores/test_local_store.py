@@ -9,7 +9,7 @@ import pytest
 
 from qa.ingest.passages import split_document
 from qa.schema import Document
-from qa.stores.base import IndexUnavailable
+from qa.stores.base import IndexUnavailable, Scope
 from qa.stores.local import LocalStore, Update, current_generation, upgrade
 
 DIM = 8
@@ -83,7 +83,7 @@ def test_filters_by_film_document_and_metadata(index_dir):
     assert ids({"film": "jaws"}) == ["b", "c"]  # case-insensitive
     assert ids({"film": ["Alien", "Jaws"], "document_id": "c"}) == ["c"]
     assert ids({"film": "Nope"}) == []
-    [(pk, _)] = store.dense_search(vec(1)[0], 1, allowed=store.filter_passage_pks({"film": "Jaws"}))[:1]
+    [(pk, _)] = store.dense_search(vec(1)[0], 1, Scope({"film": "Jaws"}))[:1]
     assert store.passages([pk])[pk].film == "Jaws"  # the filter applies inside the search
 
 
@@ -114,9 +114,9 @@ def test_opening_another_schema_version_says_so(index_dir):
         LocalStore.open(index_dir, MODEL)
 
 
-def doc_ids(store: LocalStore, query: str, allowed=None) -> list[str]:
+def doc_ids(store: LocalStore, query: str, scope: Scope = Scope()) -> list[str]:
     rows = {pk: doc_id for pk, doc_id in store.conn.execute("SELECT pk, id FROM documents")}
-    return [rows[pk] for pk, _ in store.document_search(query.split(), 10, allowed)]
+    return [rows[pk] for pk, _ in store.document_search(query.split(), 10, scope)]
 
 
 def test_whole_documents_are_searched_and_kept_in_step_with_passages(index_dir):
@@ -126,7 +126,7 @@ def test_whole_documents_are_searched_and_kept_in_step_with_passages(index_dir):
     assert doc_ids(store, "quillon ferryman") == ["a", "b"]  # both paragraphs of "a" count
     assert store.keyword_search(["quillon", "ferryman"], 1) and len(store.passages_of("a")) == 2
     assert doc_ids(store, "jaws") == ["c"]  # the film is searched too, as in passages
-    assert doc_ids(store, "ferryman", store.filter_document_pks({"document_id": "b"})) == ["b"]
+    assert doc_ids(store, "ferryman", Scope({"document_id": "b"})) == ["b"]
     write(index_dir, ("a", "Now about a lighthouse.", "", 4), remove=["a", "c"])
     store = LocalStore.open(index_dir, MODEL)
     assert doc_ids(store, "quillon ferryman") == ["b"] and doc_ids(store, "lighthouse") == ["a"]

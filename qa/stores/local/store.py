@@ -38,7 +38,7 @@ import faiss
 import numpy as np
 
 from qa.schema import Document, Passage
-from qa.stores.base import Filters, IndexUnavailable, Manifest
+from qa.stores.base import EVERYTHING, Filters, IndexUnavailable, Manifest, Scope
 from qa.stores.local.filters import filter_clause
 from qa.stores.local.manifest import check_manifest, current_generation
 from qa.stores.local.sqlite import connect, row_to_document
@@ -120,8 +120,13 @@ class LocalStore:
     def count_documents(self) -> int:
         return self._rows("SELECT count(*) FROM documents")[0][0]
 
-    def count_passages(self) -> int:
-        return self._rows("SELECT count(*) FROM passages")[0][0]
+    def count_passages(self, scope: Scope = EVERYTHING) -> int:
+        allowed = self._allowed(scope)
+        return self._rows("SELECT count(*) FROM passages")[0][0] if allowed is None else len(allowed)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "local", "index": str(self.path.parent), "generation": self.path.name,
+                "vector_index": self.index_type, "size_on_disk_bytes": self.size_on_disk()}
 
     def films(self) -> list[tuple[str, int]]:
         """Every film title in the index with its number of reviews, by title (cached per generation)."""
@@ -171,6 +176,30 @@ class LocalStore:
         by_pk = self.passages(pks)
         return [by_pk[pk] for pk in pks]
 
+    SCOPE_CACHE_MAX = 256  # scopes whose passage pks a read-only generation keeps
+
+    def _allowed(self, scope: Scope, documents: bool = False) -> np.ndarray | None:
+        """pks of the passages (or ``documents``) in ``scope``; None when it is everything."""
+        if not scope.filters and scope.documents is None:
+            return None
+
+        def compute() -> np.ndarray:
+            pks = self.filter_document_pks(scope.filters) if documents else self.filter_passage_pks(scope.filters)
+            if scope.documents is not None:
+                among = np.asarray(scope.documents, dtype=np.int64)
+                pks = (np.intersect1d(pks, among) if documents
+                       else np.intersect1d(pks, self.passage_pks_of_documents(scope.documents)))
+            return pks
+        if not self.read_only:
+            return compute()
+        cache = self._cache.setdefault("scopes", {})
+        key = ("d" if documents else "p") + scope.key
+        if key not in cache:
+            if len(cache) >= self.SCOPE_CACHE_MAX:
+                cache.clear()
+            cache[key] = compute()
+        return cache[key]
+
     def filter_passage_pks(self, filters: Filters) -> np.ndarray:
         """pks of the passages whose documents match every filter (a list value means any of)."""
         where, params = filter_clause(filters)
@@ -184,11 +213,12 @@ class LocalStore:
         rows = self._rows(f"SELECT d.pk FROM documents d WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def document_pks(self, passage_pks: Sequence[int]) -> dict[int, int]:
-        """passage pk -> pk of its document."""
-        rows = self._rows("SELECT pk, document_pk FROM passages WHERE pk IN (SELECT value FROM json_each(?))",
+    def owners(self, passage_pks: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """passage pk -> (pk of its document, its film)."""
+        rows = self._rows("SELECT p.pk, p.document_pk, d.film FROM passages p JOIN documents d ON d.pk = p.document_pk "
+                          "WHERE p.pk IN (SELECT value FROM json_each(?))",
                           (json.dumps([int(pk) for pk in passage_pks]),))
-        return {r[0]: r[1] for r in rows}
+        return {r[0]: (r[1], r[2] or "") for r in rows}
 
     def passage_pks_of_documents(self, document_pks: Sequence[int]) -> np.ndarray:
         """pks of every passage of these documents."""
@@ -209,12 +239,13 @@ class LocalStore:
             sorted_ids, rows = self._id_lookup()
             return exact_among(self.vectors, sorted_ids, rows, query, k, allowed)
 
-    def dense_search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pk, cosine similarity) of the ``k`` nearest passages, optionally among ``allowed`` pks.
+    def dense_search(self, query: np.ndarray, k: int, scope: Scope = EVERYTHING) -> list[tuple[int, float]]:
+        """(pk, cosine similarity) of the ``k`` nearest passages in ``scope``.
 
-        A filter is applied inside the search: up to ``EXACT_FILTER_MAX`` allowed passages are
-        scored exactly; a wider filter is passed to FAISS as an ID selector.
+        The scope is applied inside the search: up to ``EXACT_FILTER_MAX`` allowed passages are
+        scored exactly; a wider one is passed to FAISS as an ID selector.
         """
+        allowed = self._allowed(scope)
         if self.vectors.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             return []
         if allowed is not None and len(allowed) <= EXACT_FILTER_MAX:
@@ -248,15 +279,13 @@ class LocalStore:
         """How many whole documents contain ``term`` (after FTS5's stemming); cached per generation."""
         return self._frequency("documents_fts", term)
 
-    def keyword_search(self, terms: Sequence[str], k: int,
-                       allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def keyword_search(self, terms: Sequence[str], k: int, scope: Scope = EVERYTHING) -> list[tuple[int, float]]:
         """(passage pk, BM25 score, higher is better) from passages_fts, for any of ``terms``."""
-        return self._bm25("passages_fts", list(terms), k, allowed)
+        return self._bm25("passages_fts", list(terms), k, self._allowed(scope))
 
-    def document_search(self, terms: Sequence[str], k: int,
-                        allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(document pk, BM25 score of the whole document, higher is better), optionally among ``allowed``."""
-        return self._bm25("documents_fts", list(terms), k, allowed)
+    def document_search(self, terms: Sequence[str], k: int, scope: Scope = EVERYTHING) -> list[tuple[int, float]]:
+        """(document pk, BM25 score of the whole document, higher is better) in ``scope``."""
+        return self._bm25("documents_fts", list(terms), k, self._allowed(scope, documents=True))
 
     def _bm25(self, table: str, terms: list[str], k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """The ``k`` best rows of the FTS5 ``table`` for any of ``terms``, optionally among ``allowed`` rowids."""
