@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.schema import Document, Passage
 from qa.stores.base import EVERYTHING, IndexUnavailable, Manifest, Scope, T
-from qa.stores.milvus.client import MilvusLocation, call
+from qa.stores.milvus.client import MilvusLocation, MilvusUnreachable, call
 from qa.stores.milvus.collections import (PREFIX, SCHEMA_VERSION, analyse, document_key, filter_values, fold,
                                           in_list, part_key, parts, passage_key, scope_expression, stem)
 
@@ -102,7 +102,13 @@ class MilvusStore:
         self._call(run)
 
     def _call(self, action: Callable[[Any], T]) -> T:
-        return call(self.location, action)
+        try:
+            return call(self.location, action)
+        except MilvusUnreachable as err:
+            if "load" not in str(err):
+                raise
+            self.load()  # a restarted server starts with its collections released
+            return call(self.location, action)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         if not self.read_only:
@@ -247,15 +253,14 @@ class MilvusStore:
 
     def add_document(self, document: Document, root: str, content_hash: str,
                      passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        if document.id in self._removes:  # a changed document: removed, then added again; upserted in place
+            self._removes.remove(document.id)
         self._adds.append((document, root, content_hash, passages, vectors))
         self.added_metadata_keys.update(document.metadata)
         if len(self._adds) + len(self._removes) >= WRITE_BATCH:
             self.flush()
 
     def remove_document(self, document_id: str) -> None:
-        # An update removes and re-adds a changed document; upserting in place is enough for it.
-        if any(doc.id == document_id for doc, *_ in self._adds):
-            return
         self._removes.append(document_id)
         self.removed_any = True
         if len(self._adds) + len(self._removes) >= WRITE_BATCH:
