@@ -123,6 +123,23 @@ def test_two_workers_answer_from_milvus(served):
 def test_the_browser_chat_answers_from_milvus(served):
     if not CHROMIUM.exists():
         pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium")
+    import threading
+
+    failures: list[BaseException] = []
+
+    def drive() -> None:  # in its own thread: Playwright's sync API refuses a thread with an asyncio loop
+        try:
+            chat(served)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            failures.append(err)
+    thread = threading.Thread(target=drive)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
+def chat(served: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:

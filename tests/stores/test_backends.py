@@ -39,7 +39,7 @@ def test_who_plays_sera_is_answered_with_exact_offsets(backend_settings):
     assert top.text == "Elisabeth Shue" and top.document_id == "leaving-las-vegas"
     document = pipeline.store.document(top.document_id)
     assert document.text[top.document_start:top.document_end] == "Elisabeth Shue"
-    assert document.text == load_path(DOCUMENTS / "leaving-las-vegas.md")[0].text
+    assert document.text == list(load_path(DOCUMENTS / "leaving-las-vegas.md"))[0].text
     assert pipeline.store.count_documents() == 15 and len(pipeline.store.films()) == 15
 
 

@@ -86,6 +86,16 @@ def _reason(err: BaseException) -> str:
 
 
 def call(location: MilvusLocation, action: Callable[[Any], T]) -> T:
+    """``action(client)``, tried once more on a fresh connection if the first fails for want of one."""
+    try:
+        return _call_once(location, action)
+    except MilvusUnreachable as err:
+        if "load" in str(err) or "not exist" in str(err):
+            raise
+        return _call_once(location, action)  # e.g. a channel the server closed ("too many pings")
+
+
+def _call_once(location: MilvusLocation, action: Callable[[Any], T]) -> T:
     """``action(client)``, with any failure of Milvus raised as ``MilvusUnreachable`` naming the location."""
     from pymilvus.exceptions import MilvusException
 
