@@ -262,9 +262,11 @@ def reading_ms(reader: Any, repeats: int = 3) -> tuple[float, float]:
     return statistics.median(times), sum(words) / len(words)
 
 
-def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, normalize: str | None = None) -> Any:
-    """The product's default reader, or the span model in ``model_dir`` (``normalize``: see TransformerReader)."""
-    if model_dir is None and normalize is None:
+def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, normalize: str | None = None,
+                passage_prior: float | None = None) -> Any:
+    """The product's default reader, or the span model in ``model_dir`` (``normalize``, ``passage_prior``: see
+    TransformerReader)."""
+    if model_dir is None and normalize is None and passage_prior is None:
         from qa.reading.base import load_reader as product_reader
         from qa.settings import Settings
 
@@ -273,7 +275,8 @@ def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, n
 
     from qa.reading.base import SPAN_MODEL_PATH
 
-    return TransformerReader(model_dir or SPAN_MODEL_PATH, backend=backend, calibrated=calibrated, normalize=normalize)
+    return TransformerReader(model_dir or SPAN_MODEL_PATH, backend=backend, calibrated=calibrated, normalize=normalize,
+                             passage_prior=passage_prior)
 
 
 def main() -> None:
@@ -289,8 +292,10 @@ def main() -> None:
     ap.add_argument("--speed", action="store_true", help="only time reading five passages")
     ap.add_argument("--normalize", default=None, choices=["window", "question"],
                     help="how span scores are normalised (default: the model's reader.json)")
+    ap.add_argument("--passage-prior", type=float, default=None,
+                    help="weight of the retrieval score in span scores (default: the model's reader.json)")
     args = ap.parse_args()
-    reader = load_reader(args.reader_model, args.backend, normalize=args.normalize)
+    reader = load_reader(args.reader_model, args.backend, normalize=args.normalize, passage_prior=args.passage_prior)
     if args.speed:
         ms, words = reading_ms(reader)
         body = (f"Reading five passages (about {words:.0f} words each, the first five 60-word windows of each "

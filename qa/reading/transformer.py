@@ -82,6 +82,13 @@ class TransformerReader:
     A span is proposed only when its logit beats the window's null answer; ``null_margin``
     lets spans up to that much below it through too (``math.inf``: every window's best
     spans, whatever the null answer says; used to study the no-answer threshold).
+
+    ``passage_prior`` (``reader.json``; used with ``normalize="question"``) weighs each window by
+    its passage's retrieval score: every logit of the window gets ``passage_prior * score`` added,
+    so that of two equally likely spans the one in the passage retrieval ranked higher wins
+    ("what character does peter lorre play": Ugarte in the Casablanca paragraph, not the
+    character another actor plays in a paragraph retrieval put fifth). Passages of equal score
+    (reading one review) are unaffected.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class TransformerReader:
         onnx_cache_dir: Path | None = None,
         null_margin: float = 0.0,
         normalize: Normalize | None = None,
+        passage_prior: float | None = None,
     ) -> None:
         if backend not in get_args(Backend):
             raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
@@ -120,6 +128,7 @@ class TransformerReader:
         self.normalize = normalize or str(config.get("normalize", "window"))
         if self.normalize not in get_args(Normalize):
             raise ValueError(f"normalize must be one of {', '.join(get_args(Normalize))}, not {self.normalize!r}")
+        self.passage_prior = float(config.get("passage_prior", 0.0) if passage_prior is None else passage_prior)
         self._tokenizer: Any = None
         self._model: Any = None  # a torch module, or an ONNX Runtime session
         # Loading happens once, and the tokenizer is used by one thread at a time: a fast tokenizer
@@ -172,12 +181,15 @@ class TransformerReader:
                     encoding["offset_mapping"][w].tolist())
                    for w, passage_index in enumerate(encoding["overflow_to_sample_mapping"].tolist())]
         shared = None
+        prior = [0.0] * len(passages)
         if self.normalize == "question":
-            shared = _logsumexp([scores.log_z for _, scores, _ in windows if scores is not None])
+            prior = [self.passage_prior * float(p.score or 0.0) for p in passages]
+            shared = _logsumexp([scores.log_z + prior[i] for i, scores, _ in windows if scores is not None])
         spans: list[_Span] = []
         for passage_index, scores, offsets in windows:
             if scores is not None:
-                spans += self._decode_window(passage_index, passages[passage_index].text, scores, offsets, shared)
+                spans += self._decode_window(passage_index, passages[passage_index].text, scores, offsets, shared,
+                                             prior[passage_index])
         return self._best_per_passage(spans, passages)
 
     def _fit_question(self, question: str) -> str:
@@ -249,12 +261,13 @@ class TransformerReader:
         scores: _WindowScores,
         offsets: list[tuple[int, int]],
         shared_log_z: torch.Tensor | None = None,
+        shift: float = 0.0,
     ) -> list[_Span]:
         """The window's best spans that beat its null answer, with probabilities.
 
         The softmax runs over the null answer and all valid spans of the window, or, given
         ``shared_log_z``, of every window read for the question; only spans scoring above the
-        window's null answer are kept.
+        window's null answer are kept. ``shift`` (the window's passage prior) is added to its logits.
         """
         log_z = scores.log_z if shared_log_z is None else shared_log_z
         n = scores.valid.shape[0]
@@ -267,7 +280,7 @@ class TransformerReader:
             start_token, end_token = divmod(flat, n)
             char_span = _strip(text, offsets[start_token][0], offsets[end_token][1])
             if char_span is not None:
-                score = float(torch.exp(torch.tensor(logit) - log_z))
+                score = float(torch.exp(torch.tensor(logit + shift) - log_z))
                 spans.append(_Span(passage_index, *char_span, score))
         return spans
 

@@ -11,6 +11,7 @@ marker only partly) instead makes the null answer beat the marker.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -287,3 +288,22 @@ def test_question_normalisation_weighs_a_span_against_every_passage_read(model_p
 def test_an_unknown_normalisation_is_refused_by_name(model_path: Path) -> None:
     with pytest.raises(ValueError, match="normalize"):
         TransformerReader(model_path, normalize="passage")
+
+
+def test_the_passage_prior_favours_the_passage_retrieval_ranked_higher(model_path: Path) -> None:
+    # The same answer in two passages: shared evenly without a prior, and with one the passage
+    # retrieved with the higher score gets e^(prior * difference) times the other's share.
+    from dataclasses import replace
+
+    twins = [replace(passage("low", long_text(40, marker_at=20)), score=0.5),
+             replace(passage("high", long_text(40, marker_at=10)), score=0.9)]
+    even = TransformerReader(model_path, normalize="question", passage_prior=0.0).read(QUESTION, twins)
+    weighed = TransformerReader(model_path, normalize="question", passage_prior=3.0).read(QUESTION, twins)
+    assert sorted(a.score for a in even if a.text == "Zebra") == pytest.approx([0.5, 0.5], abs=0.01)
+    by_passage = {a.passage_id: a.score for a in weighed if a.text == "Zebra"}
+    assert max(by_passage, key=by_passage.get) == "high"
+    assert by_passage["high"] / by_passage["low"] == pytest.approx(math.exp(3.0 * 0.4), rel=0.02)
+    # Equal retrieval scores (one review read in reading mode): the prior changes nothing.
+    level = [replace(p, score=0.7) for p in twins]
+    assert ([a.score for a in TransformerReader(model_path, normalize="question", passage_prior=3.0).read(QUESTION, level)]
+            == pytest.approx([a.score for a in even]))
