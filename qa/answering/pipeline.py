@@ -121,10 +121,13 @@ class Pipeline:
         return embedder_for(self.settings).encode(texts)
 
     def warm_up(self) -> None:
-        """Load models and the index now rather than on the first question."""
+        """Load models and the index now rather than on the first question.
+
+        One search fills the store's caches too (film titles; for Milvus, the sampled word counts).
+        """
         self.embed(["warm up"])
         self.reader.read("who?", [Passage(id="w#0", document_id="w", text="Warm up.", document_start=0)])
-        _ = self.store
+        self.search("who plays the lead in the film?", 1)
 
     # ----- questions -------------------------------------------------------------------------
 

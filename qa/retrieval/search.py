@@ -39,7 +39,9 @@ from qa.stores.base import EVERYTHING, Filters, Scope, Store
 
 Mode = Literal["dense", "keyword", "hybrid"]
 CANDIDATES = 50  # how deep each list is read before fusing
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+# Searches of one question run side by side (each waits on the store: SQLite and FAISS release the GIL,
+# Milvus is a network round trip); tasks never wait on each other, so a full pool only queues.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="search")
 DOCUMENT_CANDIDATES = 20  # reviews whose BM25 counts, and whose passages are all candidates
 
 
@@ -121,23 +123,22 @@ def add_document_scores(owners: dict[int, tuple[int, str]], hits: list[tuple[int
     return sorted(scored, key=lambda hit: -hit[1])
 
 
-def _admit(store: Store, question: str, query_vector: np.ndarray, documents: dict[int, float], scope: Scope,
+ADMITTED_MAX = 1_000  # passages of the best reviews scored directly (20 reviews of 50 passages)
+
+
+def _admit(store: Store, question: str, query_vector: np.ndarray, admitted: Scope,
            dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
            ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """Both lists with every passage of ``documents`` added, as each search scores it.
+    """Both lists with every passage of the ``admitted`` reviews added, as each search scores it.
 
     The answer may sit in a passage of the best review that neither top-50 list reached
     (its words are in the review, not all in that passage); scoring these few passages
-    directly costs two searches restricted to them.
+    directly costs two searches restricted to them. They are asked for ``ADMITTED_MAX``
+    hits rather than counted first: a search returns only the passages in scope, and a count
+    is one more round trip to Milvus.
     """
-    if not documents:
-        return dense, keyword
-    admitted = scope.among(list(documents))
-    size = store.count_passages(admitted)
-    if not size:
-        return dense, keyword
-    pending = _POOL.submit(keyword_hits, store, question, size, admitted)
-    return (merge(dense, store.dense_search(query_vector, size, admitted)), merge(keyword, pending.result()))
+    pending = _POOL.submit(keyword_hits, store, question, ADMITTED_MAX, admitted)
+    return (merge(dense, store.dense_search(query_vector, ADMITTED_MAX, admitted)), merge(keyword, pending.result()))
 
 
 # ----- film-aware retrieval ---------------------------------------------------------------------
@@ -175,26 +176,29 @@ def retrieve(
     depth = max(top_k, CANDIDATES)
     use_documents = mode == "hybrid" and document_weight > 0
 
-    def keyword_side() -> tuple[list[tuple[int, float]], dict[int, float]]:
-        """BM25 lists; run beside the embedding and the dense search (both release the GIL)."""
-        keyword: list[tuple[int, float]] = []
-        if mode in ("keyword", "hybrid"):
-            keyword = keyword_hits(store, question, depth, scope)
-            if film_scope is not None:
-                keyword = merge(keyword, keyword_hits(store, question, depth, film_scope))
-        documents = document_scores(store, question, scope) if use_documents else {}
-        return keyword, documents
-
-    pending = _POOL.submit(keyword_side) if mode == "hybrid" else None
+    # Every search that does not need another's result starts now, side by side.
+    keyword_lists = []
+    if mode in ("keyword", "hybrid"):
+        keyword_lists = [_POOL.submit(keyword_hits, store, question, depth, s)
+                         for s in (scope, film_scope) if s is not None]
+    pending_documents = _POOL.submit(document_scores, store, question, scope) if use_documents else None
     query_vector = embed([question])[0] if mode in ("dense", "hybrid") else None
     dense: list[tuple[int, float]] = []
     if query_vector is not None:
-        dense = store.dense_search(query_vector, depth if mode == "hybrid" or film_scope is not None else top_k, scope)
-        if film_scope is not None:
-            dense = merge(dense, store.dense_search(query_vector, depth, film_scope))
-    keyword, documents = pending.result() if pending is not None else keyword_side()
-    if documents and query_vector is not None:
-        dense, keyword = _admit(store, question, query_vector, documents, scope, dense, keyword)
+        dense_k = depth if mode == "hybrid" or film_scope is not None else top_k
+        film_dense = (_POOL.submit(store.dense_search, query_vector, depth, film_scope)
+                      if film_scope is not None else None)
+        dense = store.dense_search(query_vector, dense_k, scope)
+        if film_dense is not None:
+            dense = merge(dense, film_dense.result())
+    keyword: list[tuple[int, float]] = []
+    for pending in keyword_lists:
+        keyword = merge(keyword, pending.result())
+    documents: dict[int, float] = {}
+    if pending_documents is not None:
+        documents = pending_documents.result()
+        if documents and query_vector is not None:
+            dense, keyword = _admit(store, question, query_vector, scope.among(list(documents)), dense, keyword)
     if mode == "dense":
         hits = dense
     elif mode == "keyword":

@@ -96,6 +96,26 @@ def test_filters_apply_inside_every_search(backend_settings, tmp_path):
     assert a.text.startswith("The actors") and b.document_id == "b"
 
 
+def test_word_counts_are_exact_on_a_small_index_and_close_on_a_sampled_one(backend_settings, tmp_path, monkeypatch):
+    # Keyword search leaves out words in most passages, by these counts. Milvus estimates them from
+    # a sample of rows (counting a word in Milvus reads every row); up to the sample size it is exact.
+    rows = [{"id": f"r{i}", "film": "Heat" if i % 4 else "Ran",
+             "text": ("A heist thriller with a long shootout downtown. " if i % 2 else "A quiet samurai epic. ")
+             + f"Review number {i}."} for i in range(200)]
+    index_paths([reviews(tmp_path / "r.jsonl", rows)], backend_settings)
+    store = open_store(backend_settings)
+    assert store.passages_with("shootouts") == 100 and store.passages_with("samurai") == 100
+    assert store.documents_with("heist") == 100 and store.passages_with("zeppelin") == 0
+    if where(backend_settings).milvus is not None:
+        import qa.stores.milvus.store as milvus_store
+
+        monkeypatch.setattr(milvus_store, "TERM_SAMPLE", 80)
+        sampled = open_store(backend_settings)
+        estimate = sampled.passages_with("shootout")  # about 80 rows read: a binomial share of 1/2
+        assert 55 <= estimate <= 145
+        assert sampled.passages_with("zeppelin") == 0
+
+
 def test_opening_an_index_built_with_another_model_says_so(backend_settings):
     index_paths([DOCUMENTS / "jaws.md"], backend_settings)
     other = backend_settings.model_copy(update={"embedding_model": "another-model"})

@@ -47,6 +47,13 @@ _CLIENTS: dict[MilvusLocation, Any] = {}
 _LOCK = threading.Lock()
 
 
+# pymilvus pings an idle connection every 10 s; gRPC servers by default allow one ping in 5 minutes
+# without calls and then close the connection with "too_many_pings" (the Milvus Lite server does, and
+# gRPC prints it on stderr). Ping as often as they allow: a connection that breaks anyway is replaced
+# on the next call (``call``).
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
 def client_for(location: MilvusLocation):
     """The process's client for ``location`` (connecting now if there is none)."""
     client = _CLIENTS.get(location)
@@ -61,7 +68,8 @@ def client_for(location: MilvusLocation):
                 from pymilvus.exceptions import MilvusException
 
                 try:
-                    client = MilvusClient(uri=location.uri, token=location.token, timeout=location.timeout)
+                    client = MilvusClient(uri=location.uri, token=location.token, timeout=location.timeout,
+                                          grpc_options=GRPC_OPTIONS)
                 except (MilvusException, OSError, RuntimeError) as err:
                     raise MilvusUnreachable(f"Milvus at {location.shown} is unreachable ({_reason(err)}); "
                                             "check that it is running and the address is right") from err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ WRITE_BATCH = 256  # documents per flushed batch
 ROWS_PER_CALL = 512  # rows per upsert call
 PASSAGE_FIELDS = ["pk", "passage_id", "document_id", "text", "document_start", "film", "title"]
 SEARCH_MAX = 16_384  # the most hits Milvus returns for one search
+TERM_SAMPLE = 5_000  # rows read (per collection and revision) to estimate how many rows hold a word
 
 
 def read_properties(location: MilvusLocation) -> dict[str, str]:
@@ -236,12 +238,35 @@ class MilvusStore:
         """(document pk, BM25 of its best part): a review in several parts is scored by its best one."""
         return self._bm25(self.location.documents, terms, k, scope, group=True)
 
+    def _sample(self, collection: str, total: int) -> tuple[Counter[str], float]:
+        """Row counts of each word in a uniform sample of about ``TERM_SAMPLE`` rows, and the scale to all.
+
+        Primary keys are hashes, so the rows with a key below a bound are a uniform random sample
+        of the collection. Counting a word in Milvus itself (``count(*)`` over ``TEXT_MATCH``)
+        reads every row: about a second per word on a Milvus Lite server with 15,000 passages.
+        """
+        fraction = min(1.0, TERM_SAMPLE / max(total, 1))
+        clauses = ["part == 0"] if collection == self.location.documents else []
+        if fraction < 1.0:
+            clauses.append(f"pk < {int(fraction * (1 << 63))}")
+        rows = self._iterate(collection, " and ".join(clauses), ["terms"])
+        counts: Counter[str] = Counter()
+        for row in rows:
+            counts.update(set(row["terms"].split()))
+        return counts, (total / len(rows) if rows else 0.0)
+
     def _frequency(self, collection: str, term: str) -> int:
-        cache = self._cache.setdefault(f"df:{collection}", {}) if self.read_only else {}
-        if term not in cache:
-            word = stem(fold(term))
-            cache[term] = self._count(collection, f"TEXT_MATCH(terms, {json.dumps(word)})") if word else 0
-        return cache[term]
+        """About how many rows hold ``term``: exact up to ``TERM_SAMPLE`` rows, estimated from a sample above."""
+        word = stem(fold(term))
+        if not word:
+            return 0
+        def sample() -> tuple[Counter[str], float]:
+            documents = collection == self.location.documents
+            total = (self.manifest.documents if documents else self.manifest.passages) if self.read_only else \
+                (self.count_documents() if documents else self.count_passages())
+            return self._sample(collection, total)
+        counts, scale = self.memo(f"sample:{collection}", sample)
+        return round(counts.get(word, 0) * scale)
 
     def passages_with(self, term: str) -> int:
         return self._frequency(self.location.passages, term)
