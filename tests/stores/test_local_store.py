@@ -60,6 +60,25 @@ def test_dense_search_finds_the_stored_vector(index_dir):
     assert store.passages([pk])[pk].document_id == "b" and score == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_served_index_maps_its_vectors_so_workers_share_them(index_dir):
+    # Read-only, the vectors are a mapping of the generation's file (one copy in the page cache for
+    # every worker process); an update reads them into memory, copies them and leaves the mapping alone.
+    from pathlib import Path
+
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("no /proc/self/maps on this system: cannot see which files are mapped")
+    write(index_dir, ("a", "Alpha.", "A", 1), ("b", "Beta.", "B", 2))
+    store = LocalStore.open(index_dir, MODEL)
+    vectors_file = str(store.path / "vectors.faiss")
+    assert vectors_file in maps.read_text()
+    write(index_dir, ("c", "Gamma.", "C", 3))
+    after = LocalStore.open(index_dir, MODEL)
+    assert after.count_passages() == 3 and after.dense_search(vec(3)[0], 1)[0][1] == pytest.approx(1.0, abs=1e-5)
+    [(pk, _)] = store.dense_search(vec(2)[0], 1)  # the old generation still answers from its mapping
+    assert store.passages([pk])[pk].document_id == "b"
+
+
 def test_update_and_delete_never_shift_other_ids(index_dir):
     write(index_dir, ("a", "Alpha.", "A", 1), ("b", "Beta.", "B", 2))
     before = LocalStore.open(index_dir, MODEL)

@@ -80,7 +80,7 @@ class Update:
                             embedding_backend=self.embedding_backend)
         db = self._tmp / "store.sqlite"
         if self.previous and not self.rebuild:
-            old = LocalStore.open(self.index_dir, self.embedding_model, upgradable=True)
+            old = LocalStore.open(self.index_dir, self.embedding_model, upgradable=True, mapped=False)
             try:
                 if old.manifest.dimension != self.dimension:
                     raise IndexUnavailable("the embedding dimension changed; rebuild with `qa index --rebuild`")

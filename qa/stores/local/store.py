@@ -81,8 +81,12 @@ class LocalStore:
 
     @classmethod
     def open(cls, index_dir: Path, embedding_model: str | None = None, ef_search: int | None = None,
-             upgradable: bool = False) -> "LocalStore":
+             upgradable: bool = False, mapped: bool = True) -> "LocalStore":
         """The generation in use, for reading. Checks schema and (if given) the model.
+
+        ``mapped``: the vectors are memory-mapped from the generation's file, read-only, so that
+        every process serving the same index (``qa serve --workers N``) shares one copy of them in
+        the page cache; ``Update`` reads them into memory instead (``mapped=False``) to copy them.
 
         ``ef_search`` overrides the HNSW search depth stored in the manifest (for benchmarks).
         ``upgradable`` also accepts an older schema of ``UPGRADABLE``: only ``Update`` asks for
@@ -97,7 +101,8 @@ class LocalStore:
         try:
             conn = connect(path / "store.sqlite", read_only=True)
             conn.execute("SELECT count(*) FROM passages").fetchone()
-            vectors = faiss.read_index(str(path / "vectors.faiss"))
+            flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mapped else 0
+            vectors = faiss.read_index(str(path / "vectors.faiss"), flags)
         except (sqlite3.Error, RuntimeError) as err:
             raise IndexUnavailable(f"the index in {path} is damaged ({str(err).splitlines()[0]}); "
                                    "rebuild it with `qa index --rebuild`") from err
