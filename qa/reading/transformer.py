@@ -183,7 +183,7 @@ class TransformerReader:
         shared = None
         prior = [0.0] * len(passages)
         if self.normalize == "question":
-            prior = [self.passage_prior * float(p.score or 0.0) for p in passages]
+            prior = [self.passage_prior * p.score for p in passages]
             shared = _logsumexp([scores.log_z + prior[i] for i, scores, _ in windows if scores is not None])
         spans: list[_Span] = []
         for passage_index, scores, offsets in windows:

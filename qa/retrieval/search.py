@@ -123,7 +123,7 @@ def add_document_scores(owners: dict[int, tuple[int, str]], hits: list[tuple[int
     return sorted(scored, key=lambda hit: -hit[1])
 
 
-ADMITTED_MAX = 1_000  # passages of the best reviews scored directly (20 reviews of 50 passages)
+ADMITTED_MAX = DOCUMENT_CANDIDATES * 50  # passages of the best reviews scored directly (50 a review)
 
 
 def _admit(store: Store, question: str, query_vector: np.ndarray, admitted: Scope,

@@ -238,15 +238,20 @@ class MilvusStore:
         """(document pk, BM25 of its best part): a review in several parts is scored by its best one."""
         return self._bm25(self.location.documents, terms, k, scope, group=True)
 
-    def _sample(self, collection: str, total: int) -> tuple[Counter[str], float]:
+    def _sample(self, collection: str) -> tuple[Counter[str], float]:
         """Row counts of each word in a uniform sample of about ``TERM_SAMPLE`` rows, and the scale to all.
 
         Primary keys are hashes, so the rows with a key below a bound are a uniform random sample
         of the collection. Counting a word in Milvus itself (``count(*)`` over ``TEXT_MATCH``)
         reads every row: about a second per word on a Milvus Lite server with 15,000 passages.
         """
+        documents = collection == self.location.documents
+        if self.read_only:
+            total = self.manifest.documents if documents else self.manifest.passages
+        else:
+            total = self.count_documents() if documents else self.count_passages()
         fraction = min(1.0, TERM_SAMPLE / max(total, 1))
-        clauses = ["part == 0"] if collection == self.location.documents else []
+        clauses = ["part == 0"] if documents else []
         if fraction < 1.0:
             clauses.append(f"pk < {int(fraction * (1 << 63))}")
         rows = self._iterate(collection, " and ".join(clauses), ["terms"])
@@ -260,12 +265,7 @@ class MilvusStore:
         word = stem(fold(term))
         if not word:
             return 0
-        def sample() -> tuple[Counter[str], float]:
-            documents = collection == self.location.documents
-            total = (self.manifest.documents if documents else self.manifest.passages) if self.read_only else \
-                (self.count_documents() if documents else self.count_passages())
-            return self._sample(collection, total)
-        counts, scale = self.memo(f"sample:{collection}", sample)
+        counts, scale = self.memo(f"sample:{collection}", lambda: self._sample(collection))
         return round(counts.get(word, 0) * scale)
 
     def passages_with(self, term: str) -> int:
