@@ -19,6 +19,20 @@ SUBJQA_QUESTIONS = DATA / "subjqa-movies" / "dev.jsonl"
 SUBJQA_CORPUS = DATA / "subjqa-movies" / "dev-corpus.jsonl"
 BENCH_INDEX = Path(os.environ.get("QA_BENCH_INDEX", "/work/bench-index"))
 
+def imdb_texts(ids: set[str]) -> dict[str, str]:
+    """The text of each IMDB review in ``ids``, read from the shared reviews file."""
+    import gzip
+    import json
+
+    texts = {}
+    with gzip.open(IMDB_REVIEWS, "rt", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if d["id"] in ids:
+                texts[d["id"]] = d["text"]
+    return texts
+
+
 HEADER = """# Benchmarks
 
 Written by the scripts in `benchmarks/` (each section says which command produced it and

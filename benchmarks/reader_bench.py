@@ -11,11 +11,14 @@ Question sets (``--sets``, all by default):
   that are not in ``factual-qa-dev.jsonl``, in **reading mode** (the reader gets the gold review's passages).
 - ``squadshifts``: the held-out SQuADShifts questions (``training/squadshifts.py``), each read in its
   own paragraph.
+- ``films``: ``benchmarks/natural/films.jsonl``, more such questions over IMDB reviews of other films, written
+  to the same brief as the span model's film training questions but never trained or tuned on; reading mode,
+  used whole.
 - ``factual``: ``factual-qa-dev.jsonl`` in reading mode; ``subjqa``: SubjQA movies dev in reading mode.
 
 The natural sets and SQuADShifts have a ``dev`` half (for choosing designs, calibration and the
 no-answer threshold) and a ``test`` half (the reported figure); ``--split`` picks one (``all``: both).
-``factual`` and ``subjqa`` are used whole.
+``films``, ``factual`` and ``subjqa`` are used whole.
 
 The reader is the product's default (``Settings()``), or the span model in ``--reader-model``. Each
 question gets the reader's best span whatever its score, and the no-answer threshold then decides
@@ -27,7 +30,6 @@ into ``BENCHMARKS.md``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
@@ -43,14 +45,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import (IMDB_QUESTIONS, IMDB_REVIEWS, SUBJQA_QUESTIONS, table,  # noqa: E402
+from benchmarks._common import (IMDB_QUESTIONS, SUBJQA_QUESTIONS, imdb_texts, table,  # noqa: E402
                                 write_section)
 from qa.evaluation import score as answer_score  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document, Passage  # noqa: E402
 
 NATURAL = ROOT / "benchmarks" / "natural"
-SETS = ("documents", "imdb", "squadshifts", "factual", "subjqa")
+SETS = ("documents", "imdb", "films", "squadshifts", "factual", "subjqa")
 
 
 @dataclass
@@ -86,16 +88,6 @@ def _passages(doc_id: str, text: str, max_words: int = 200) -> list[Passage]:
     return split_document(Document(id=doc_id, text=text), max_words)
 
 
-def _imdb_texts(ids: set[str]) -> dict[str, str]:
-    texts = {}
-    with gzip.open(IMDB_REVIEWS, "rt", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            if d["id"] in ids:
-                texts[d["id"]] = d["text"]
-    return texts
-
-
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
 
@@ -109,10 +101,12 @@ def load_set(name: str, split: str, limit: int = 0) -> list[Question]:
             if keep(r["split"]):
                 out.append(Question(name, r["id"], r["question"], [a["text"] for a in r["answers"]], r["kind"],
                                     r["split"], []))
-    elif name in ("imdb", "factual"):
-        rows = _rows(NATURAL / "imdb.jsonl") if name == "imdb" else [dict(r, split="all") for r in _rows(IMDB_QUESTIONS)]
-        rows = [r for r in rows if name == "factual" or keep(r["split"])]
-        texts = _imdb_texts({r["review_id"] for r in rows})
+    elif name in ("imdb", "films", "factual"):
+        if name == "imdb":
+            rows = [r for r in _rows(NATURAL / "imdb.jsonl") if keep(r["split"])]
+        else:  # used whole
+            rows = [dict(r, split="all") for r in _rows(NATURAL / "films.jsonl" if name == "films" else IMDB_QUESTIONS)]
+        texts = imdb_texts({r["review_id"] for r in rows})
         for r in rows:
             out.append(Question(name, r["id"], r["question"], [a["text"] for a in r["answers"]],
                                 r["kind"] if r["answers"] else "unanswerable", r["split"],

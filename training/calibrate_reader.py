@@ -14,7 +14,7 @@
 3. The no-answer threshold (on the calibrated scale) is the one that maximises mean F1 over the
    answerable and unanswerable dev questions of the two natural sets together.
 4. Both go into the model's ``reader.json``. Then the ``test`` halves (and SQuADShifts' held-out
-   ``test`` half, for comparison) are answered and the expected calibration error (10 equal-width
+   ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the expected calibration error (10 equal-width
    bins) is reported on them, with a reliability diagram written to ``--diagram`` (needs matplotlib:
    ``pip install '.[train]'``).
 """
@@ -34,7 +34,7 @@ from benchmarks.reader_bench import Record, collect, f1_at, load_reader, report 
 from qa.reading.transformer import platt  # noqa: E402
 
 CALIBRATION_SETS = ("documents", "imdb")
-REPORT_SETS = ("documents", "imdb", "squadshifts")
+REPORT_SETS = ("documents", "imdb", "films", "squadshifts")
 RIGHT_F1 = 0.5
 BINS = 10
 
@@ -133,7 +133,9 @@ def main() -> None:
     print(report(test, threshold))
     natural = [r for r in test if r.set in CALIBRATION_SETS]
     curves, eces = {}, {}
-    for name, rows in (("natural questions", natural), ("SQuADShifts (not fitted on)", [r for r in test if r.set == "squadshifts"])):
+    for name, rows in (("natural questions", natural),
+                       ("more film questions (not fitted on)", [r for r in test if r.set == "films"]),
+                       ("SQuADShifts (not fitted on)", [r for r in test if r.set == "squadshifts"])):
         eces[name], curves[name] = reliability(rows)
         print(f"{name}: expected calibration error {eces[name]:.3f}")
     draw(args.diagram, curves, eces)

@@ -11,6 +11,11 @@ Data (nothing that any benchmark reports on is trained on):
   random paragraph of the same source. Such pairs are trained to point at [CLS], "no answer".
 - SubjQA's five other domains (``../shared/data/subjqa-other``): the train and test splits, with
   their own unanswerable questions; the dev splits are left out.
+- Film questions (``training/data/film-questions.jsonl``, ``--film-repeat`` times): questions typed the
+  way people type them into the chat, over IMDB reviews of films that no benchmark asks about, read in
+  the passages the product cuts from each review; the review's other passages (and every passage, for
+  the questions it does not answer) are "no answer" windows. ``--replay`` keeps only that share of the
+  other windows, for a short fine-tune of the shipped model that does not forget them.
 
 Each (question, passage) pair becomes token windows of ``--max-length`` tokens (``--stride`` overlap):
 the gold span's first and last tokens as targets, or [CLS] when the window lacks the answer.
@@ -42,14 +47,16 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks._common import imdb_texts  # noqa: E402
 from training import squadshifts  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document  # noqa: E402
 
 SEED = 14
-SUBJQA_OTHER = squadshifts.SHARED / "subjqa-other"
+SUBJQA_OTHER = squadshifts.DATA / "subjqa-other"
 DEFAULT_CHECKPOINTS = Path.home() / ".cache" / "qa-training" / "span-model"
 NEGATIVE_PASSAGE_SHARE = 0.3  # SubjQA passages of answerable questions that lack the answer, kept as negatives
+FILM_QUESTIONS = ROOT / "training" / "data" / "film-questions.jsonl"
 
 
 @dataclass
@@ -93,13 +100,32 @@ def subjqa_pairs(rng: random.Random) -> list[Pair]:
         for path in sorted(SUBJQA_OTHER.glob(f"*-{split}.jsonl")):
             for line in path.open(encoding="utf-8"):
                 r = json.loads(line)
-                answers = [a["text"] for a in r["answers"]]
-                for p in split_document(Document(id=r["review_id"], text=r["review"]), 200):
-                    hit = next(((i, i + len(a)) for a in answers if (i := p.text.find(a)) >= 0), None)
-                    if hit:
-                        out.append(Pair(r["question"], p.text, *hit))
-                    elif not answers or rng.random() < NEGATIVE_PASSAGE_SHARE:
-                        out.append(Pair(r["question"], p.text, None, None))
+                out.extend(review_pairs(rng, r["question"], r["review_id"], r["review"],
+                                        [a["text"] for a in r["answers"]]))
+    return out
+
+
+def review_pairs(rng: random.Random, question: str, review_id: str, text: str, answers: list[str]) -> list[Pair]:
+    """One question over the passages the product cuts from its review (200 words): the passages
+    holding an answer, and a share of the others as "no answer" (all of them when it has none)."""
+    out = []
+    for p in split_document(Document(id=review_id, text=text), 200):
+        hit = next(((i, i + len(a)) for a in answers if (i := p.text.find(a)) >= 0), None)
+        if hit:
+            out.append(Pair(question, p.text, *hit))
+        elif not answers or rng.random() < NEGATIVE_PASSAGE_SHARE:
+            out.append(Pair(question, p.text, None, None))
+    return out
+
+
+def film_pairs(rng: random.Random, path: Path = FILM_QUESTIONS) -> list[Pair]:
+    """The film questions of ``path`` over their IMDB reviews (read from ``../shared``)."""
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    texts = imdb_texts({r["review_id"] for r in rows})
+    out = []
+    for r in rows:
+        out.extend(review_pairs(rng, r["question"], r["review_id"], texts[r["review_id"]],
+                                [a["text"] for a in r["answers"]]))
     return out
 
 
@@ -185,6 +211,10 @@ def main() -> None:
     ap.add_argument("--negatives", type=float, default=0.33,
                     help="share of SQuADShifts questions also paired with a paragraph lacking the answer")
     ap.add_argument("--no-subjqa", action="store_true", help="train on SQuADShifts only")
+    ap.add_argument("--film-repeat", type=int, default=0,
+                    help=f"add the film questions ({FILM_QUESTIONS.relative_to(ROOT)}) this many times")
+    ap.add_argument("--replay", type=float, default=1.0,
+                    help="keep this share of the SQuADShifts and SubjQA windows (a seeded sample)")
     ap.add_argument("--skip", type=int, default=0,
                     help="start at this batch of the first pass: finish a pass whose checkpoints are gone, "
                          "on the windows it had not reached (the batch order is fixed by the seed)")
@@ -225,6 +255,13 @@ def main() -> None:
               flush=True)
         feats = features_of(tokenizer, pairs, args.max_length, args.stride)
         torch.save(feats, cache)
+    if args.replay < 1.0:
+        feats = random.Random(SEED + 1).sample(feats, int(len(feats) * args.replay))
+    if args.film_repeat:
+        film = features_of(tokenizer, film_pairs(random.Random(SEED + 2)), args.max_length, args.stride)
+        print(f"film questions: {len(film)} windows ({sum(f['start'] > 0 for f in film)} with the answer), "
+              f"{args.film_repeat} times", flush=True)
+        feats = feats + film * args.film_repeat
     if args.limit:
         feats = feats[: args.limit]
     print(f"training windows: {len(feats)} ({sum(f['start'] > 0 for f in feats)} with the answer inside)", flush=True)

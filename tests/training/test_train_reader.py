@@ -1,0 +1,64 @@
+"""The reader's training data: pairs cut as the product cuts passages, targets on the right tokens,
+and film questions that are true to their reviews and apart from every benchmark."""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, shared_data
+from training.train_reader import FILM_QUESTIONS, Pair, features_of, review_pairs
+
+pytestmark = pytest.mark.unit
+
+REVIEW = ("Jane Doe directs this thriller about a lighthouse keeper and his estranged daughter.\n\n"
+          "The keeper is played by Tom Brand, who is wonderful, and the daughter by Ann Lee.")
+
+
+def test_review_pairs_mark_the_passage_that_holds_the_answer():
+    pairs = review_pairs(random.Random(0), "who plays the keeper", "r1", REVIEW, ["Tom Brand"])
+    answered = [p for p in pairs if p.start is not None]
+    assert len(answered) == 1
+    assert answered[0].context[answered[0].start:answered[0].end] == "Tom Brand"
+    assert "lighthouse" not in answered[0].context  # the other paragraph is its own passage
+
+
+def test_an_unanswerable_question_is_no_answer_in_every_passage():
+    pairs = review_pairs(random.Random(0), "how long is it", "r1", REVIEW, [])
+    assert len(pairs) == 2 and all(p.start is None for p in pairs)
+
+
+def test_window_targets_point_at_the_answer_tokens():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(ROOT / "qa" / "reading" / "span_model"))
+    context = REVIEW.split("\n\n")[1]
+    start = context.index("Ann Lee")
+    feats = features_of(tokenizer, [Pair("who plays the daughter", context, start, start + 7),
+                                    Pair("who composed the score", context, None, None)], 384, 128)
+    ids = feats[0]["input_ids"][feats[0]["start"]: feats[0]["end"] + 1]
+    assert tokenizer.decode(ids) == "ann lee"
+    assert feats[1]["start"] == feats[1]["end"] == 0  # [CLS]: no answer
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def test_film_questions_are_spans_of_their_reviews_and_apart_from_the_benchmarks():
+    reviews_path = shared_data("imdb-reviews", "reviews.jsonl.gz")
+    rows = _rows(FILM_QUESTIONS)
+    assert len(rows) >= 450
+    wanted = {r["review_id"] for r in rows}
+    with gzip.open(reviews_path, "rt", encoding="utf-8") as f:
+        texts = {r["id"]: r["text"] for r in map(json.loads, f) if r["id"] in wanted}
+    for r in rows:
+        for a in r["answers"]:
+            assert texts[r["review_id"]][a["start"]:a["end"]] == a["text"], r
+    benchmark_films = {q["imdb_title"] for q in _rows(ROOT / "benchmarks" / "natural" / "imdb.jsonl")}
+    benchmark_films |= {q["imdb_title"] for q in _rows(ROOT / "benchmarks" / "natural" / "films.jsonl")}
+    benchmark_films |= {q["imdb_title"] for q in _rows(shared_data("imdb-reviews", "factual-qa-dev.jsonl"))}
+    assert not benchmark_films & {r["imdb_title"] for r in rows}
