@@ -19,6 +19,13 @@ SUBJQA_QUESTIONS = DATA / "subjqa-movies" / "dev.jsonl"
 SUBJQA_CORPUS = DATA / "subjqa-movies" / "dev-corpus.jsonl"
 BENCH_INDEX = Path(os.environ.get("QA_BENCH_INDEX", "/work/bench-index"))
 
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON Lines file (blank lines skipped)."""
+    import json
+
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
 def imdb_texts(ids: set[str]) -> dict[str, str]:
     """The text of each IMDB review in ``ids``, read from the shared reviews file."""
     import gzip

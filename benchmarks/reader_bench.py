@@ -45,7 +45,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import (IMDB_QUESTIONS, SUBJQA_QUESTIONS, imdb_texts, table,  # noqa: E402
+from benchmarks._common import (IMDB_QUESTIONS, SUBJQA_QUESTIONS, imdb_texts, read_jsonl, table,  # noqa: E402
                                 write_section)
 from qa.evaluation import score as answer_score  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
@@ -88,31 +88,27 @@ def _passages(doc_id: str, text: str, max_words: int = 200) -> list[Passage]:
     return split_document(Document(id=doc_id, text=text), max_words)
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-
-
 def load_set(name: str, split: str, limit: int = 0) -> list[Question]:
     """The questions of one set (``split``: dev, test or all)."""
     keep = (lambda s: True) if split == "all" else (lambda s: s == split)
     out: list[Question] = []
     if name == "documents":
-        for r in _rows(NATURAL / "documents.jsonl"):
+        for r in read_jsonl(NATURAL / "documents.jsonl"):
             if keep(r["split"]):
                 out.append(Question(name, r["id"], r["question"], [a["text"] for a in r["answers"]], r["kind"],
                                     r["split"], []))
     elif name in ("imdb", "films", "factual"):
         if name == "imdb":
-            rows = [r for r in _rows(NATURAL / "imdb.jsonl") if keep(r["split"])]
+            rows = [r for r in read_jsonl(NATURAL / "imdb.jsonl") if keep(r["split"])]
         else:  # used whole
-            rows = [dict(r, split="all") for r in _rows(NATURAL / "films.jsonl" if name == "films" else IMDB_QUESTIONS)]
+            rows = [dict(r, split="all") for r in read_jsonl(NATURAL / "films.jsonl" if name == "films" else IMDB_QUESTIONS)]
         texts = imdb_texts({r["review_id"] for r in rows})
         for r in rows:
             out.append(Question(name, r["id"], r["question"], [a["text"] for a in r["answers"]],
                                 r["kind"] if r["answers"] else "unanswerable", r["split"],
                                 _passages(r["review_id"], texts[r["review_id"]])))
     elif name == "subjqa":
-        for r in _rows(SUBJQA_QUESTIONS):
+        for r in read_jsonl(SUBJQA_QUESTIONS):
             answers = [a["text"] for a in r["answers"]]
             out.append(Question(name, r["id"], r["question"], answers, "answerable" if answers else "unanswerable",
                                 "all", _passages(r["review_id"], r["review"])))

@@ -14,9 +14,9 @@
 3. The no-answer threshold (on the calibrated scale) is the one that maximises mean F1 over the
    answerable and unanswerable dev questions of the two natural sets together.
 4. Both go into the model's ``reader.json``. Then the ``test`` halves (and SQuADShifts' held-out
-   ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the expected calibration error (10 equal-width
-   bins) is reported on them, with a reliability diagram written to ``--diagram`` (needs matplotlib:
-   ``pip install '.[train]'``).
+   ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the
+   expected calibration error (10 equal-width bins) is reported on them, with a reliability diagram
+   written to ``--diagram`` (needs matplotlib: ``pip install '.[train]'``).
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks._common import imdb_texts  # noqa: E402
+from benchmarks._common import imdb_texts, read_jsonl  # noqa: E402
 from training import squadshifts  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
 from qa.schema import Document  # noqa: E402
@@ -120,7 +120,7 @@ def review_pairs(rng: random.Random, question: str, review_id: str, text: str, a
 
 def film_pairs(rng: random.Random, path: Path = FILM_QUESTIONS) -> list[Pair]:
     """The film questions of ``path`` over their IMDB reviews (read from ``../shared``)."""
-    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    rows = read_jsonl(path)
     texts = imdb_texts({r["review_id"] for r in rows})
     out = []
     for r in rows:

@@ -2,13 +2,11 @@
 and film questions that are true to their reviews and apart from every benchmark."""
 from __future__ import annotations
 
-import gzip
-import json
 import random
-from pathlib import Path
 
 import pytest
 
+from benchmarks._common import imdb_texts, read_jsonl
 from tests.conftest import ROOT, shared_data
 from training.train_reader import FILM_QUESTIONS, Pair, features_of, review_pairs
 
@@ -44,21 +42,15 @@ def test_window_targets_point_at_the_answer_tokens():
     assert feats[1]["start"] == feats[1]["end"] == 0  # [CLS]: no answer
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-
-
 def test_film_questions_are_spans_of_their_reviews_and_apart_from_the_benchmarks():
-    reviews_path = shared_data("imdb-reviews", "reviews.jsonl.gz")
-    rows = _rows(FILM_QUESTIONS)
+    shared_data("imdb-reviews", "reviews.jsonl.gz")  # skip without the shared data
+    rows = read_jsonl(FILM_QUESTIONS)
     assert len(rows) >= 450
-    wanted = {r["review_id"] for r in rows}
-    with gzip.open(reviews_path, "rt", encoding="utf-8") as f:
-        texts = {r["id"]: r["text"] for r in map(json.loads, f) if r["id"] in wanted}
+    texts = imdb_texts({r["review_id"] for r in rows})
     for r in rows:
         for a in r["answers"]:
             assert texts[r["review_id"]][a["start"]:a["end"]] == a["text"], r
-    benchmark_films = {q["imdb_title"] for q in _rows(ROOT / "benchmarks" / "natural" / "imdb.jsonl")}
-    benchmark_films |= {q["imdb_title"] for q in _rows(ROOT / "benchmarks" / "natural" / "films.jsonl")}
-    benchmark_films |= {q["imdb_title"] for q in _rows(shared_data("imdb-reviews", "factual-qa-dev.jsonl"))}
+    benchmark_films = {q["imdb_title"] for q in read_jsonl(ROOT / "benchmarks" / "natural" / "imdb.jsonl")}
+    benchmark_films |= {q["imdb_title"] for q in read_jsonl(ROOT / "benchmarks" / "natural" / "films.jsonl")}
+    benchmark_films |= {q["imdb_title"] for q in read_jsonl(shared_data("imdb-reviews", "factual-qa-dev.jsonl"))}
     assert not benchmark_films & {r["imdb_title"] for r in rows}
