@@ -11,7 +11,8 @@ Data (nothing that any benchmark reports on is trained on):
   random paragraph of the same source. Such pairs are trained to point at [CLS], "no answer".
 - SubjQA's five other domains (``../shared/data/subjqa-other``): the train and test splits, with
   their own unanswerable questions; the dev splits are left out.
-- Film questions (``training/data/film-questions.jsonl``, ``--film-repeat`` times): questions typed the
+- Film questions (``training/data/film-questions.jsonl``, ``--film-repeat`` times, each time with or
+  without the question mark by a coin toss): questions typed the
   way people type them into the chat, over IMDB reviews of films that no benchmark asks about, read in
   the passages the product cuts from each review; the review's other passages (and every passage, for
   the questions it does not answer) are "no answer" windows. ``--replay`` keeps only that share of the
@@ -118,14 +119,24 @@ def review_pairs(rng: random.Random, question: str, review_id: str, text: str, a
     return out
 
 
-def film_pairs(rng: random.Random, path: Path = FILM_QUESTIONS) -> list[Pair]:
-    """The film questions of ``path`` over their IMDB reviews (read from ``../shared``)."""
+def question_form(question: str, rng: random.Random) -> str:
+    """The question with or without its closing question mark, by a coin toss: people type both, and a
+    model that saw one form of a question only answers that form (the tokenizer is uncased, so letter
+    case needs no such care)."""
+    bare = question.rstrip().rstrip("?").rstrip()
+    return bare + "?" if rng.random() < 0.5 else bare
+
+
+def film_pairs(rng: random.Random, repeat: int = 1, path: Path = FILM_QUESTIONS) -> list[Pair]:
+    """The film questions of ``path`` over their IMDB reviews (read from ``../shared``), ``repeat``
+    times, each time in a fresh ``question_form`` and with a fresh draw of "no answer" passages."""
     rows = read_jsonl(path)
     texts = imdb_texts({r["review_id"] for r in rows})
     out = []
-    for r in rows:
-        out.extend(review_pairs(rng, r["question"], r["review_id"], texts[r["review_id"]],
-                                [a["text"] for a in r["answers"]]))
+    for _ in range(repeat):
+        for r in rows:
+            out.extend(review_pairs(rng, question_form(r["question"], rng), r["review_id"],
+                                    texts[r["review_id"]], [a["text"] for a in r["answers"]]))
     return out
 
 
@@ -175,17 +186,23 @@ def collate(group: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
             "end_positions": torch.tensor([f["end"] for f in group])}
 
 
-def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride: int) -> None:
-    """fp16 weights, the tokenizer and the window sizes; calibration is left to calibrate_reader.py."""
+KEPT_SETTINGS = ("passage_prior",)  # reader settings chosen on dev, not learned: carried over from --init
+
+
+def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride: int, init: Path) -> None:
+    """fp16 weights, the tokenizer, the window sizes and ``KEPT_SETTINGS`` of the ``init`` model; the
+    calibration and threshold of whatever was in ``out`` are dropped (they belong to other weights) and
+    left to calibrate_reader.py."""
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     model.float()
     tokenizer.save_pretrained(out)
-    config = out / "reader.json"
-    old = json.loads(config.read_text()) if config.exists() else {}
-    old.update({"max_length": max_length, "stride": stride, "normalize": "question",
-                "trained_by": "training/train_reader.py"})
-    config.write_text(json.dumps(old, indent=2) + "\n")
+    init_config = init / "reader.json"
+    before = json.loads(init_config.read_text()) if init_config.exists() else {}
+    config = {"max_length": max_length, "stride": stride, "normalize": "question",
+              "trained_by": "training/train_reader.py"}
+    config.update({k: before[k] for k in KEPT_SETTINGS if k in before})
+    (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
@@ -232,7 +249,7 @@ def main() -> None:
         model = AutoModelForQuestionAnswering.from_pretrained(str(args.init), dtype=torch.float32)
         model.load_state_dict(torch.load(found, map_location="cpu")["model"])
         save_weights(model.eval(), AutoTokenizer.from_pretrained(str(args.init)), args.out, args.max_length,
-                     args.stride)
+                     args.stride, args.init)
         print(f"{found} written to {args.out}")
         return
 
@@ -258,10 +275,11 @@ def main() -> None:
     if args.replay < 1.0:
         feats = random.Random(SEED + 1).sample(feats, int(len(feats) * args.replay))
     if args.film_repeat:
-        film = features_of(tokenizer, film_pairs(random.Random(SEED + 2)), args.max_length, args.stride)
-        print(f"film questions: {len(film)} windows ({sum(f['start'] > 0 for f in film)} with the answer), "
-              f"{args.film_repeat} times", flush=True)
-        feats = feats + film * args.film_repeat
+        film = features_of(tokenizer, film_pairs(random.Random(SEED + 2), args.film_repeat), args.max_length,
+                           args.stride)
+        print(f"film questions, {args.film_repeat} times: {len(film)} windows "
+              f"({sum(f['start'] > 0 for f in film)} with the answer)", flush=True)
+        feats = feats + film
     if args.limit:
         feats = feats[: args.limit]
     print(f"training windows: {len(feats)} ({sum(f['start'] > 0 for f in feats)} with the answer inside)", flush=True)
@@ -312,7 +330,7 @@ def main() -> None:
                 break
     bar.close()
     model.eval()
-    save_weights(model.cpu(), tokenizer, args.out, args.max_length, args.stride)
+    save_weights(model.cpu(), tokenizer, args.out, args.max_length, args.stride, args.init)
     print(f"weights written to {args.out}; next: training/calibrate_reader.py", flush=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks._common import imdb_texts, read_jsonl
 from tests.conftest import ROOT, shared_data
-from training.train_reader import FILM_QUESTIONS, Pair, features_of, review_pairs
+from training.train_reader import FILM_QUESTIONS, Pair, features_of, question_form, review_pairs, save_weights
 
 pytestmark = pytest.mark.unit
 
@@ -29,6 +29,13 @@ def test_an_unanswerable_question_is_no_answer_in_every_passage():
     assert len(pairs) == 2 and all(p.start is None for p in pairs)
 
 
+def test_question_form_toggles_only_the_question_mark():
+    rng = random.Random(0)
+    forms = {question_form("Who directed Jaws ?", rng) for _ in range(40)}
+    assert forms == {"Who directed Jaws", "Who directed Jaws?"}
+    assert {question_form("who plays sera", rng) for _ in range(40)} == {"who plays sera", "who plays sera?"}
+
+
 def test_window_targets_point_at_the_answer_tokens():
     from transformers import AutoTokenizer
 
@@ -42,10 +49,27 @@ def test_window_targets_point_at_the_answer_tokens():
     assert feats[1]["start"] == feats[1]["end"] == 0  # [CLS]: no answer
 
 
+def test_new_weights_keep_the_passage_prior_and_drop_a_stale_calibration(tmp_path):
+    import json
+
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    init = ROOT / "qa" / "reading" / "span_model"
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "reader.json").write_text(json.dumps({"calibration": {"a": 9, "b": 9}, "no_answer_threshold": 0.9}))
+    model = AutoModelForQuestionAnswering.from_pretrained(str(init))
+    save_weights(model, AutoTokenizer.from_pretrained(str(init)), out, 384, 128, init)
+    config = json.loads((out / "reader.json").read_text())
+    assert config["passage_prior"] == json.loads((init / "reader.json").read_text())["passage_prior"]
+    assert "calibration" not in config and "no_answer_threshold" not in config
+    assert (out / "model.safetensors").exists()
+
+
 def test_film_questions_are_spans_of_their_reviews_and_apart_from_the_benchmarks():
     shared_data("imdb-reviews", "reviews.jsonl.gz")  # skip without the shared data
     rows = read_jsonl(FILM_QUESTIONS)
-    assert len(rows) >= 450
+    assert len(rows) >= 5000
     texts = imdb_texts({r["review_id"] for r in rows})
     for r in rows:
         for a in r["answers"]:
