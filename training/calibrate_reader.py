@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reader_bench import Record, collect, f1_at, load_reader, report  # noqa: E402
-from qa.reading.transformer import platt  # noqa: E402
+from qa.reading.transformer import platt, reader_config  # noqa: E402
 
 CALIBRATION_SETS = ("documents", "imdb")
 REPORT_SETS = ("documents", "imdb", "films", "squadshifts")
@@ -123,7 +123,7 @@ def main() -> None:
     print(report(dev, threshold))
 
     config_path = args.model / "reader.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config = reader_config(args.model)
     config.update({"calibration": calibration, "no_answer_threshold": threshold,
                    "calibrated_by": "training/calibrate_reader.py"})
     config_path.write_text(json.dumps(config, indent=2) + "\n")

@@ -51,6 +51,7 @@ from tqdm import tqdm  # noqa: E402
 from benchmarks._common import imdb_texts, read_jsonl  # noqa: E402
 from training import squadshifts  # noqa: E402
 from qa.ingest.passages import split_document  # noqa: E402
+from qa.reading.transformer import reader_config  # noqa: E402
 from qa.schema import Document  # noqa: E402
 
 SEED = 14
@@ -197,8 +198,7 @@ def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride:
     model.half().save_pretrained(out, safe_serialization=True)
     model.float()
     tokenizer.save_pretrained(out)
-    init_config = init / "reader.json"
-    before = json.loads(init_config.read_text()) if init_config.exists() else {}
+    before = reader_config(init)
     config = {"max_length": max_length, "stride": stride, "normalize": "question",
               "trained_by": "training/train_reader.py"}
     config.update({k: before[k] for k in KEPT_SETTINGS if k in before})

@@ -110,7 +110,7 @@ class TransformerReader:
         if backend not in get_args(Backend):
             raise ValueError(f"unknown reader backend {backend!r}: expected one of {', '.join(get_args(Backend))}")
         self.model_path = str(model_path)
-        config = _reader_config(Path(model_path))
+        config = reader_config(Path(model_path))
         self.max_length = max_length or int(config.get("max_length", 384))
         self.stride = stride or int(config.get("stride", 128))
         threshold = config.get("no_answer_threshold")
@@ -318,7 +318,7 @@ def platt(p: float, a: float, b: float) -> float:
     return 1.0 / (1.0 + math.exp(-(a * z + b)))
 
 
-def _reader_config(folder: Path) -> dict[str, Any]:
+def reader_config(folder: Path) -> dict[str, Any]:
     """The folder's ``reader.json`` settings, or {} when it has none."""
     path = folder / "reader.json"
     if not path.is_file():

@@ -2,6 +2,7 @@
 and film questions that are true to their reviews and apart from every benchmark."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -50,8 +51,6 @@ def test_window_targets_point_at_the_answer_tokens():
 
 
 def test_new_weights_keep_the_passage_prior_and_drop_a_stale_calibration(tmp_path):
-    import json
-
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     init = ROOT / "qa" / "reading" / "span_model"
