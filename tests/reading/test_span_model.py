@@ -34,11 +34,7 @@ DECLINED = [
     "how does brett die in alien?",
     "what was casablanca's budget",
     "how much did the godfather make at the box office",
-    # Known wrong since the span model was trained on 5,126 film questions (docs/reader.md,
-    # "2026-12-04"): answered "Francis Ford Coppola's epic crime saga" at 0.54. Strict, so that a
-    # model which declines it again makes this test fail until the mark is removed.
-    pytest.param("is there a sequel to the godfather",
-                 marks=pytest.mark.xfail(strict=True, reason="yes/no question answered with a span")),
+    "is there a sequel to the godfather",  # yes/no, no span (wrong until round 4 of the film questions)
 ]
 
 
