@@ -8,7 +8,8 @@ two-word names (a crude sign of a review rich in cast and crew). Reviews are shu
 seed 20261204 and taken one per film, in that order. Left out: every film a benchmark asks
 about (`benchmarks/natural/*.jsonl`, `factual-qa-dev.jsonl`), every film already in
 `film-questions.jsonl`, and every review that names a film of the shipped `documents/` or a
-two-word name of one of those reviews (their characters and cast). Writes `set-N.jsonl` files
+two-word name of one of those reviews (their characters and cast; matched as lower-case
+substrings, so "Alien" also leaves out "alienated": the filter errs on leaving reviews out). Writes `set-N.jsonl` files
 of `--per-set` reviews (`review_id`, `imdb_title`, `text`), numbered on from the last set in
 `film-questions.jsonl`.
 
@@ -20,6 +21,7 @@ its first occurrence in the review, and a question with an answer not found ther
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import re
@@ -98,7 +100,6 @@ def main() -> None:
     first_set = 1 + max(int(q["id"].split("-")[1]) for q in questions)
     shipped = shipped_names()
 
-    import gzip
     with gzip.open(IMDB / "reviews.jsonl.gz", "rt", encoding="utf-8") as f:
         reviews = [json.loads(line) for line in f]
     random.Random(SEED).shuffle(reviews)
