@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -26,18 +27,28 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
 
 
-def imdb_texts(ids: set[str]) -> dict[str, str]:
-    """The text of each IMDB review in ``ids``, read from the shared reviews file."""
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    """Write ``rows`` as a JSON Lines file (UTF-8, not ASCII-escaped)."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def imdb_reviews() -> Iterator[dict]:
+    """Every record of the shared IMDB reviews file, streamed in file order."""
     import gzip
     import json
 
-    texts = {}
     with gzip.open(IMDB_REVIEWS, "rt", encoding="utf-8") as f:
         for line in f:
-            d = json.loads(line)
-            if d["id"] in ids:
-                texts[d["id"]] = d["text"]
-    return texts
+            yield json.loads(line)
+
+
+def imdb_texts(ids: set[str]) -> dict[str, str]:
+    """The text of each IMDB review in ``ids``, read from the shared reviews file."""
+    return {d["id"]: d["text"] for d in imdb_reviews() if d["id"] in ids}
 
 
 HEADER = """# Benchmarks

@@ -1,18 +1,12 @@
 """Merging the helpers' film questions: offsets looked up, bad answers dropped, no set merged twice."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from benchmarks._common import read_jsonl
+from benchmarks._common import read_jsonl, write_jsonl
 from training.data.film_pool import merge
 
 pytestmark = pytest.mark.unit
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 def test_merge_looks_up_offsets_and_drops_answers_not_in_the_review(tmp_path):

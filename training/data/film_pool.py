@@ -9,8 +9,8 @@ seed 20261204 and taken one per film, in that order. Left out: every film a benc
 about (`benchmarks/natural/*.jsonl`, `factual-qa-dev.jsonl`), every film already in
 `film-questions.jsonl`, and every review that names a film of the shipped `documents/` or a
 two-word name of one of those reviews (their characters and cast; matched as lower-case
-substrings, so "Alien" also leaves out "alienated": the filter errs on leaving reviews out). Writes `set-N.jsonl` files
-of `--per-set` reviews (`review_id`, `imdb_title`, `text`), numbered on from the last set in
+substrings, so "Alien" also leaves out "alienated": the filter errs on leaving reviews out).
+Writes `set-N.jsonl` files of `--per-set` reviews (`review_id`, `imdb_title`, `text`), numbered on from the last set in
 `film-questions.jsonl`.
 
 ``--merge`` appends each helper's ``out-N.jsonl`` (``review_id``, ``question``, ``answers`` as
@@ -21,7 +21,6 @@ its first occurrence in the review, and a question with an answer not found ther
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import re
@@ -31,12 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import read_jsonl  # noqa: E402
-from training import squadshifts  # noqa: E402
+from benchmarks._common import IMDB_QUESTIONS, imdb_reviews, read_jsonl, write_jsonl  # noqa: E402
 from training.train_reader import FILM_QUESTIONS  # noqa: E402
 
 SEED = 20261204
-IMDB = squadshifts.DATA / "imdb-reviews"
 NAME_PAIR = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
 
 
@@ -68,7 +65,7 @@ def merge(pool: Path, target: Path = FILM_QUESTIONS) -> None:
             n = 0
             for row in read_jsonl(path):
                 title, text = titles[row["review_id"]]
-                answers = [{"text": a, "start": text.find(a), "end": text.find(a) + len(a)} for a in row["answers"]]
+                answers = [{"text": a, "start": (at := text.find(a)), "end": at + len(a)} for a in row["answers"]]
                 if any(a["start"] < 0 or not a["text"].strip() for a in answers):
                     dropped += 1
                     continue
@@ -81,27 +78,16 @@ def merge(pool: Path, target: Path = FILM_QUESTIONS) -> None:
     print(f"merged {kept} questions, dropped {dropped} whose answer is not in the review")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, help="where to write the set-N.jsonl review files")
-    ap.add_argument("--merge", type=Path, help="a pool folder whose out-N.jsonl files to merge")
-    ap.add_argument("--sets", type=int, default=14)
-    ap.add_argument("--per-set", type=int, default=40)
-    args = ap.parse_args()
-    if args.merge:
-        return merge(args.merge)
-    if not args.out:
-        ap.error("give --out (draw reviews) or --merge (merge questions)")
-
+def draw(out_dir: Path, sets: int, per_set: int) -> None:
+    """Write ``sets`` files of ``per_set`` qualifying reviews, one per film, to ``out_dir``."""
     questions = read_jsonl(FILM_QUESTIONS)
     used = {q["imdb_title"] for q in questions}
-    for path in [*(ROOT / "benchmarks" / "natural").glob("*.jsonl"), IMDB / "factual-qa-dev.jsonl"]:
+    for path in [*(ROOT / "benchmarks" / "natural").glob("*.jsonl"), IMDB_QUESTIONS]:
         used |= {q["imdb_title"] for q in read_jsonl(path) if "imdb_title" in q}
     first_set = 1 + max(int(q["id"].split("-")[1]) for q in questions)
     shipped = shipped_names()
 
-    with gzip.open(IMDB / "reviews.jsonl.gz", "rt", encoding="utf-8") as f:
-        reviews = [json.loads(line) for line in f]
+    reviews = list(imdb_reviews())
     random.Random(SEED).shuffle(reviews)
     picked: list[dict] = []
     for r in reviews:
@@ -115,15 +101,27 @@ def main() -> None:
             continue
         used.add(r["imdb_title"])
         picked.append({"review_id": r["id"], "imdb_title": r["imdb_title"], "text": text})
-        if len(picked) == args.sets * args.per_set:
+        if len(picked) == sets * per_set:
             break
-    args.out.mkdir(parents=True, exist_ok=True)
-    for i in range(args.sets):
-        chunk = picked[i * args.per_set:(i + 1) * args.per_set]
-        with open(args.out / f"set-{first_set + i}.jsonl", "w", encoding="utf-8") as f:
-            for row in chunk:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(picked)} reviews in sets {first_set}-{first_set + args.sets - 1} under {args.out}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(sets):
+        write_jsonl(out_dir / f"set-{first_set + i}.jsonl", picked[i * per_set:(i + 1) * per_set])
+    print(f"{len(picked)} reviews in sets {first_set}-{first_set + sets - 1} under {out_dir}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="where to write the set-N.jsonl review files")
+    ap.add_argument("--merge", type=Path, help="a pool folder whose out-N.jsonl files to merge")
+    ap.add_argument("--sets", type=int, default=14)
+    ap.add_argument("--per-set", type=int, default=40)
+    args = ap.parse_args()
+    if args.merge:
+        merge(args.merge)
+    elif args.out:
+        draw(args.out, args.sets, args.per_set)
+    else:
+        ap.error("give --out (draw reviews) or --merge (merge questions)")
 
 
 if __name__ == "__main__":
