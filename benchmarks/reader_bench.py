@@ -253,10 +253,10 @@ def reading_ms(reader: Any, repeats: int = 3) -> tuple[float, float]:
 
 
 def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, normalize: str | None = None,
-                passage_prior: float | None = None) -> Any:
-    """The product's default reader, or the span model in ``model_dir`` (``normalize``, ``passage_prior``: see
-    TransformerReader)."""
-    if model_dir is None and normalize is None and passage_prior is None:
+                passage_prior: float | None = None, null_margin: float | None = None) -> Any:
+    """The product's default reader, or the span model in ``model_dir`` (``normalize``, ``passage_prior``,
+    ``null_margin``: see TransformerReader)."""
+    if model_dir is None and normalize is None and passage_prior is None and null_margin is None:
         from qa.reading.base import load_reader as product_reader
         from qa.settings import Settings
 
@@ -266,7 +266,7 @@ def load_reader(model_dir: Path | None, backend: str, calibrated: bool = True, n
     from qa.reading.base import SPAN_MODEL_PATH
 
     return TransformerReader(model_dir or SPAN_MODEL_PATH, backend=backend, calibrated=calibrated, normalize=normalize,
-                             passage_prior=passage_prior)
+                             passage_prior=passage_prior, null_margin=null_margin)
 
 
 def main() -> None:
@@ -284,8 +284,12 @@ def main() -> None:
                     help="how span scores are normalised (default: the model's reader.json)")
     ap.add_argument("--passage-prior", type=float, default=None,
                     help="weight of the retrieval score in span scores (default: the model's reader.json)")
+    ap.add_argument("--null-margin", type=float, default=None,
+                    help="how far below the null answer a span may score and still be proposed (default: the "
+                         "model's reader.json)")
     args = ap.parse_args()
-    reader = load_reader(args.reader_model, args.backend, normalize=args.normalize, passage_prior=args.passage_prior)
+    reader = load_reader(args.reader_model, args.backend, normalize=args.normalize, passage_prior=args.passage_prior,
+                         null_margin=args.null_margin)
     if args.speed:
         ms, words = reading_ms(reader)
         body = (f"Reading five passages (about {words:.0f} words each, the first five 60-word windows of each "

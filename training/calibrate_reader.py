@@ -12,7 +12,9 @@
    questions, written by people looking at the paragraph, are answered right far more often at
    the same raw score (fitting on them too left both kinds off by 0.12-0.22).
 3. The no-answer threshold (on the calibrated scale) is the one that maximises mean F1 over the
-   answerable and unanswerable dev questions of the two natural sets together.
+   answerable and unanswerable dev questions of the two natural sets together. With ``--null-margin
+   M`` the model also proposes spans up to ``M`` (in logits) below its null answer, and the threshold
+   alone decides whether they are shown; the margin goes into ``reader.json`` too.
 4. Both go into the model's ``reader.json``. Then the ``test`` halves (and SQuADShifts' held-out
    ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the
    expected calibration error (10 equal-width bins) is reported on them, with a reliability diagram
@@ -112,9 +114,12 @@ def main() -> None:
     ap.add_argument("--backend", default="onnx-int8", choices=["onnx-int8", "onnx", "torch"])
     ap.add_argument("--diagram", type=Path, default=ROOT / "docs" / "reliability.png")
     ap.add_argument("--limit", type=int, default=0, help="at most N questions per set (a quick check)")
+    ap.add_argument("--null-margin", type=float, default=None,
+                    help="propose spans up to this much below the null answer and let the threshold decide "
+                         "(written to reader.json; default: the value already there, else 0)")
     args = ap.parse_args()
 
-    reader = load_reader(args.model, args.backend, calibrated=False)
+    reader = load_reader(args.model, args.backend, calibrated=False, null_margin=args.null_margin)
     dev = collect(reader, CALIBRATION_SETS, "dev", args.limit)
     calibration = fit_platt(dev)
     dev = calibrated(dev, calibration)
@@ -124,7 +129,7 @@ def main() -> None:
 
     config_path = args.model / "reader.json"
     config = reader_config(args.model)
-    config.update({"calibration": calibration, "no_answer_threshold": threshold,
+    config.update({"null_margin": reader.null_margin, "calibration": calibration, "no_answer_threshold": threshold,
                    "calibrated_by": "training/calibrate_reader.py"})
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     print(f"wrote {config_path}")

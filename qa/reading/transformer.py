@@ -80,8 +80,10 @@ class TransformerReader:
     exported locally once and cached by ``qa.onnx``.
 
     A span is proposed only when its logit beats the window's null answer; ``null_margin``
-    lets spans up to that much below it through too (``math.inf``: every window's best
-    spans, whatever the null answer says; used to study the no-answer threshold).
+    (``reader.json``, chosen with the threshold by ``training/calibrate_reader.py``) lets spans up
+    to that much below it through too, and the calibrated no-answer threshold then decides
+    (``math.inf``: every window's best spans, whatever the null answer says; used to study the
+    no-answer threshold).
 
     ``passage_prior`` (``reader.json``; used with ``normalize="question"``) weighs each window by
     its passage's retrieval score: every logit of the window gets ``passage_prior * score`` added,
@@ -103,7 +105,7 @@ class TransformerReader:
         calibrated: bool = True,
         backend: Backend = "torch",
         onnx_cache_dir: Path | None = None,
-        null_margin: float = 0.0,
+        null_margin: float | None = None,
         normalize: Normalize | None = None,
         passage_prior: float | None = None,
     ) -> None:
@@ -124,7 +126,7 @@ class TransformerReader:
         self.device = device
         self.backend = backend
         self.onnx_cache_dir = onnx_cache_dir
-        self.null_margin = null_margin
+        self.null_margin = float(config.get("null_margin", 0.0) if null_margin is None else null_margin)
         self.normalize = normalize or str(config.get("normalize", "window"))
         if self.normalize not in get_args(Normalize):
             raise ValueError(f"normalize must be one of {', '.join(get_args(Normalize))}, not {self.normalize!r}")

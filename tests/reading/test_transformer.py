@@ -11,6 +11,8 @@ marker only partly) instead makes the null answer beat the marker.
 """
 from __future__ import annotations
 
+import json
+
 import math
 import os
 from pathlib import Path
@@ -182,6 +184,19 @@ def test_null_margin_lets_spans_below_the_null_answer_through(null_model_path: P
         QUESTION, [with_marker])
     best = max(answers, key=lambda a: a.score)
     assert best.text == "Zebra" and best.score < 0.5
+
+
+def test_null_margin_is_read_from_reader_json_and_an_argument_wins(null_model_path: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "with-margin"
+    shutil.copytree(null_model_path, folder)
+    (folder / "reader.json").write_text(json.dumps({"null_margin": float("inf")}))
+    with_marker = passage("p1", long_text(80, marker_at=40))
+    assert TransformerReader(folder).null_margin == float("inf")
+    assert [a.text for a in TransformerReader(folder, max_length=64, stride=16).read(QUESTION, [with_marker])][:1] == [
+        "Zebra"]
+    assert TransformerReader(folder, max_length=64, stride=16, null_margin=0.0).read(QUESTION, [with_marker]) == []
 
 
 def test_batching_gives_same_answers_as_one_by_one(model_path: Path) -> None:
