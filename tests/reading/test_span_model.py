@@ -36,6 +36,12 @@ DECLINED = [
     "how much did the godfather make at the box office",
     "is there a sequel to the godfather",  # yes/no, no span (wrong until round 4 of the film questions)
 ]
+# known wrong answers of the shipped model (docs/reader.md, "Known answers end to end"): strict, so
+# that a model that gets them right fails here and they move up into ANSWERED
+KNOWN_WRONG = [
+    ("Who directed The Godfather?", "Francis Ford Coppola"),  # "Gordon Willis", the cinematographer
+    ("Who plays Michael Corleone?", "Al Pacino"),  # "Marlon Brando", named first in the sentence
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,12 @@ def test_natural_questions_are_answered(pipeline: Pipeline, question: str, expec
     assert normalize_answer(expected) in normalize_answer(best.text), f"{question!r}: got {best.text!r} ({best.score:.2f})"
     review = pipeline.store.document(best.document_id).text
     assert review[best.document_start:best.document_end] == best.text
+
+
+@pytest.mark.parametrize("question, expected", KNOWN_WRONG)
+@pytest.mark.xfail(strict=True, reason="a known wrong answer of the shipped model (docs/reader.md)")
+def test_known_wrong_answers_are_still_wrong(pipeline: Pipeline, question: str, expected: str) -> None:
+    test_natural_questions_are_answered(pipeline, question, expected)
 
 
 @pytest.mark.parametrize("question", DECLINED)
