@@ -4,8 +4,8 @@
 
 Every tensor of ``model.safetensors`` is averaged in fp32 and written back in the first model's
 dtype (fp16 for this project's models). The tokenizer and ``config.json`` come from the first
-model; ``reader.json`` keeps only the window sizes and the settings ``train_reader.py`` carries
-over (``KEPT_SETTINGS``), so the average is calibrated afresh by ``calibrate_reader.py``. The
+model; ``reader.json`` is written as ``train_reader.py`` writes it for new weights (window sizes
+and ``KEPT_SETTINGS``, no calibration), so the average is calibrated afresh by ``calibrate_reader.py``. The
 models must share one architecture: a tensor missing or shaped differently in one of them is an
 error that names it, and nothing is written.
 
@@ -16,7 +16,6 @@ kept most of both gains (``docs/reader.md``, 2026-12-06, round 6).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.reading.transformer import reader_config  # noqa: E402
-from training.train_reader import KEPT_SETTINGS  # noqa: E402
+from training.train_reader import write_uncalibrated_config  # noqa: E402
 
 WEIGHTS = "model.safetensors"
 COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json")
@@ -44,6 +43,9 @@ def average(models: Sequence[Path], out: Path) -> None:
         if not (m / WEIGHTS).is_file():
             raise ValueError(f"average_weights: {m / WEIGHTS} does not exist")
         states.append(load_file(str(m / WEIGHTS)))
+    before = reader_config(models[0])
+    if not {"max_length", "stride"} <= before.keys():
+        raise ValueError(f"average_weights: {models[0] / 'reader.json'} does not give max_length and stride")
     first = states[0]
     for m, state in zip(models[1:], states[1:]):
         if state.keys() != first.keys():
@@ -59,11 +61,7 @@ def average(models: Sequence[Path], out: Path) -> None:
     for name in COPIED:
         if (models[0] / name).is_file() and (models[0] / name).resolve() != (out / name).resolve():
             shutil.copyfile(models[0] / name, out / name)
-    before = reader_config(models[0])
-    config = {k: before[k] for k in ("max_length", "stride", "normalize") if k in before}
-    config.update({k: before[k] for k in KEPT_SETTINGS if k in before})
-    config["trained_by"] = "training/average_weights.py"
-    (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_uncalibrated_config(out, before, "training/average_weights.py", before["max_length"], before["stride"])
 
 
 def main() -> None:

@@ -198,9 +198,13 @@ def save_weights(model: Any, tokenizer: Any, out: Path, max_length: int, stride:
     model.half().save_pretrained(out, safe_serialization=True)
     model.float()
     tokenizer.save_pretrained(out)
-    before = reader_config(init)
-    config = {"max_length": max_length, "stride": stride, "normalize": "question",
-              "trained_by": "training/train_reader.py"}
+    write_uncalibrated_config(out, reader_config(init), "training/train_reader.py", max_length, stride)
+
+
+def write_uncalibrated_config(out: Path, before: dict[str, Any], trained_by: str, max_length: int, stride: int) -> None:
+    """``reader.json`` for new weights: their window sizes and ``KEPT_SETTINGS`` of ``before`` (the
+    reader.json they came from), without calibration or threshold, which calibrate_reader.py adds."""
+    config = {"max_length": max_length, "stride": stride, "normalize": "question", "trained_by": trained_by}
     config.update({k: before[k] for k in KEPT_SETTINGS if k in before})
     (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n")
 

@@ -66,8 +66,7 @@ def test_a_folder_that_holds_no_checkpoint_is_refused_by_name(tmp_path) -> None:
         load_reader(Settings(reader_model=tmp_path))
 
 
-@pytest.mark.parametrize("question, expected", ANSWERED)
-def test_natural_questions_are_answered(pipeline: Pipeline, question: str, expected: str) -> None:
+def assert_answered(pipeline: Pipeline, question: str, expected: str) -> None:
     result = pipeline.ask(question)
     assert not result.no_answer, f"{question!r}: declined"
     best = result.answers[0]
@@ -76,10 +75,15 @@ def test_natural_questions_are_answered(pipeline: Pipeline, question: str, expec
     assert review[best.document_start:best.document_end] == best.text
 
 
+@pytest.mark.parametrize("question, expected", ANSWERED)
+def test_natural_questions_are_answered(pipeline: Pipeline, question: str, expected: str) -> None:
+    assert_answered(pipeline, question, expected)
+
+
 @pytest.mark.parametrize("question, expected", KNOWN_WRONG)
 @pytest.mark.xfail(strict=True, reason="a known wrong answer of the shipped model (docs/reader.md)")
 def test_known_wrong_answers_are_still_wrong(pipeline: Pipeline, question: str, expected: str) -> None:
-    test_natural_questions_are_answered(pipeline, question, expected)
+    assert_answered(pipeline, question, expected)
 
 
 @pytest.mark.parametrize("question", DECLINED)
