@@ -19,6 +19,10 @@
    ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the
    expected calibration error (10 equal-width bins) is reported on them, with a reliability diagram
    written to ``--diagram`` (needs matplotlib: ``pip install '.[train]'``).
+
+``--dev-only`` is for choosing between models: it fits and chooses as above, then reports the dev
+halves, ``benchmarks/natural/films.jsonl`` and SQuADShifts' held-out ``dev`` half at that fit and
+threshold, and writes nothing: no test question is read.
 """
 from __future__ import annotations
 
@@ -117,6 +121,9 @@ def main() -> None:
     ap.add_argument("--null-margin", type=float, default=None,
                     help="propose spans up to this much below the null answer and let the threshold decide "
                          "(written to reader.json; default: the value already there, else 0)")
+    ap.add_argument("--dev-only", action="store_true",
+                    help="report the dev halves, films.jsonl and SQuADShifts dev at the fit and threshold chosen, "
+                         "and write nothing (for choosing between models)")
     args = ap.parse_args()
 
     reader = load_reader(args.model, args.backend, calibrated=False, null_margin=args.null_margin)
@@ -125,6 +132,13 @@ def main() -> None:
     dev = calibrated(dev, calibration)
     threshold = choose_threshold(dev)
     print(f"calibration a={calibration['a']} b={calibration['b']}; no-answer threshold {threshold}")
+    if args.dev_only:
+        dev += calibrated(collect(reader, ("films", "squadshifts"), "dev", args.limit), calibration)
+        print(report(dev, threshold))
+        natural = [r for r in dev if r.set in CALIBRATION_SETS]
+        print(f"natural dev F1 {f1_at(natural, threshold):.3f}; "
+              f"expected calibration error {reliability(natural)[0]:.3f}")
+        return
     print(report(dev, threshold))
 
     config_path = args.model / "reader.json"
