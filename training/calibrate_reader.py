@@ -132,14 +132,14 @@ def main() -> None:
     dev = calibrated(dev, calibration)
     threshold = choose_threshold(dev)
     print(f"calibration a={calibration['a']} b={calibration['b']}; no-answer threshold {threshold}")
+    natural = list(dev)
     if args.dev_only:
         dev += calibrated(collect(reader, ("films", "squadshifts"), "dev", args.limit), calibration)
-        print(report(dev, threshold))
-        natural = [r for r in dev if r.set in CALIBRATION_SETS]
+    print(report(dev, threshold))
+    if args.dev_only:
         print(f"natural dev F1 {f1_at(natural, threshold):.3f}; "
               f"expected calibration error {reliability(natural)[0]:.3f}")
         return
-    print(report(dev, threshold))
 
     config_path = args.model / "reader.json"
     config = reader_config(args.model)
