@@ -15,7 +15,12 @@
    answerable and unanswerable dev questions of the two natural sets together. With ``--null-margin
    M`` the model also proposes spans up to ``M`` (in logits) below its null answer, and the threshold
    alone decides whether they are shown; the margin goes into ``reader.json`` too.
-4. Both go into the model's ``reader.json``. Then the ``test`` halves (and SQuADShifts' held-out
+   The pipeline's ``fuller_form_share`` (how close "Elisabeth Shue" must score to "Shue" to lead;
+   ``qa.answering.pipeline.merge_answers``) is chosen with it: the documents dev questions are
+   asked again end to end with the calibrated model for each share of ``FULLER_FORM_SHARES``, and
+   the share and threshold with the best natural dev F1 win (a tie keeps the earliest share of the
+   list, the old constant 0.5 first).
+4. All of them go into the model's ``reader.json``. Then the ``test`` halves (and SQuADShifts' held-out
    ``test`` half and ``benchmarks/natural/films.jsonl``, for comparison) are answered and the
    expected calibration error (10 equal-width bins) is reported on them, with a reliability diagram
    written to ``--diagram`` (needs matplotlib: ``pip install '.[train]'``).
@@ -43,6 +48,7 @@ CALIBRATION_SETS = ("documents", "imdb")
 REPORT_SETS = ("documents", "imdb", "films", "squadshifts")
 RIGHT_F1 = 0.5
 BINS = 10
+FULLER_FORM_SHARES = (0.5, 0.3, 0.7, 1.0)
 
 
 def is_right(r: Record) -> bool:
@@ -75,6 +81,28 @@ def choose_threshold(records: Sequence[Record]) -> float:
     # the middle of the best plateau, so that a tie does not sit on its edge
     plateau = [t for t in grid if f1_at(records, t) >= best - 1e-9]
     return plateau[len(plateau) // 2]
+
+
+def choose_share_and_threshold(reader, raw: Sequence[Record], calibration: dict[str, float], limit: int = 0
+                               ) -> tuple[float, float, list[Record]]:
+    """The fuller-form share and threshold with the best natural dev F1, and the dev records at that share.
+
+    ``raw`` are the uncalibrated dev records; the reading-mode ones only need their scores calibrated
+    (the best span stays the best), the end-to-end documents questions are asked again through the
+    pipeline with the calibrated ``reader`` for each share."""
+    reading = calibrated([r for r in raw if r.set != "documents"], calibration)
+    best: tuple[float, float, float, list[Record]] | None = None
+    for share in FULLER_FORM_SHARES:
+        reader.fuller_form_share = share
+        dev = collect(reader, ("documents",), "dev", limit) + reading
+        threshold = choose_threshold(dev)
+        f1 = f1_at(dev, threshold)
+        print(f"fuller-form share {share}: natural dev F1 {f1:.3f} at threshold {threshold}")
+        if best is None or f1 > best[0] + 1e-9:
+            best = (f1, share, threshold, dev)
+    _, share, threshold, dev = best
+    reader.fuller_form_share = share
+    return share, threshold, dev
 
 
 def reliability(records: Sequence[Record]) -> tuple[float, list[tuple[float, float, int]]]:
@@ -127,14 +155,15 @@ def main() -> None:
     args = ap.parse_args()
 
     reader = load_reader(args.model, args.backend, calibrated=False, null_margin=args.null_margin)
-    dev = collect(reader, CALIBRATION_SETS, "dev", args.limit)
-    calibration = fit_platt(dev)
-    dev = calibrated(dev, calibration)
-    threshold = choose_threshold(dev)
-    print(f"calibration a={calibration['a']} b={calibration['b']}; no-answer threshold {threshold}")
+    raw = collect(reader, CALIBRATION_SETS, "dev", args.limit)
+    calibration = fit_platt(raw)
+    reader.calibration = (calibration["a"], calibration["b"])  # from here on the reader answers as it will ship
+    share, threshold, dev = choose_share_and_threshold(reader, raw, calibration, args.limit)
+    print(f"calibration a={calibration['a']} b={calibration['b']}; fuller-form share {share}; "
+          f"no-answer threshold {threshold}")
     natural = list(dev)
     if args.dev_only:
-        dev += calibrated(collect(reader, ("films", "squadshifts"), "dev", args.limit), calibration)
+        dev += collect(reader, ("films", "squadshifts"), "dev", args.limit)
     print(report(dev, threshold))
     if args.dev_only:
         print(f"natural dev F1 {f1_at(natural, threshold):.3f}; "
@@ -144,11 +173,11 @@ def main() -> None:
     config_path = args.model / "reader.json"
     config = reader_config(args.model)
     config.update({"null_margin": reader.null_margin, "calibration": calibration, "no_answer_threshold": threshold,
-                   "calibrated_by": "training/calibrate_reader.py"})
+                   "fuller_form_share": share, "calibrated_by": "training/calibrate_reader.py"})
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     print(f"wrote {config_path}")
 
-    test = calibrated(collect(reader, REPORT_SETS, "test", args.limit), calibration)
+    test = collect(reader, REPORT_SETS, "test", args.limit)
     print(report(test, threshold))
     natural = [r for r in test if r.set in CALIBRATION_SETS]
     curves, eces = {}, {}

@@ -22,6 +22,7 @@ from qa.stores.factory import open_store, store_version
 
 
 DEFAULT_NO_ANSWER_THRESHOLD = 0.3  # for readers that do not learn their own
+DEFAULT_FULLER_FORM_SHARE = 0.5  # likewise, for readers that do not say how far to trust a fuller form
 
 
 class BadRequest(ValueError):
@@ -40,14 +41,16 @@ class Result:
     filters: dict = field(default_factory=dict)
 
 
-def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
+def merge_answers(answers: Sequence[Answer], fuller_form_share: float = DEFAULT_FULLER_FORM_SHARE) -> list[Answer]:
     """One answer per distinct text, citing every passage it came from, best first.
 
     Texts are the same when they normalise equally, or when one short name is
     contained in the other ("Shue" and "Elisabeth Shue"): the best-scored
     form leads and the others become its sources, except that a fuller form
-    scored at least ``FULLER_FORM_SHARE`` of the lead's score takes over the
-    lead (with the lead's score): "Elisabeth Shue" rather than "Shue".
+    scored at least ``fuller_form_share`` of the lead's score takes over the
+    lead (with the lead's score): "Elisabeth Shue" rather than "Shue". The
+    share depends on the reader's score scale, so a reader may carry its own
+    (the span model's is chosen with its calibration).
     """
     merged: list[Answer] = []
     keys: list[set[str]] = []
@@ -62,7 +65,7 @@ def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
                 if not any(s.passage_id == answer.passage_id and s.document_start == answer.document_start
                            for s in lead.sources):
                     lead.sources.append(_source(answer))
-                if lead_tokens < tokens and answer.score >= FULLER_FORM_SHARE * lead.score:
+                if lead_tokens < tokens and answer.score >= fuller_form_share * lead.score:
                     merged[i] = replace(answer, score=lead.score, sources=lead.sources)
                     keys[i] = tokens
                 break
@@ -71,9 +74,6 @@ def merge_answers(answers: Sequence[Answer]) -> list[Answer]:
             merged.append(answer)
             keys.append(tokens)
     return merged
-
-
-FULLER_FORM_SHARE = 0.5
 
 
 def _source(answer: Answer) -> Source:
@@ -116,6 +116,12 @@ class Pipeline:
             return self.settings.no_answer_threshold
         learned = getattr(self.reader, "threshold", None)
         return float(learned) if learned is not None else DEFAULT_NO_ANSWER_THRESHOLD
+
+    @property
+    def fuller_form_share(self) -> float:
+        """How close a fuller form must score to the lead to take its place (the reader's, else 0.5)."""
+        learned = getattr(self.reader, "fuller_form_share", None)
+        return float(learned) if learned is not None else DEFAULT_FULLER_FORM_SHARE
 
     def embed(self, texts: list[str]):
         return embedder_for(self.settings).encode(texts)
@@ -161,7 +167,7 @@ class Pipeline:
     def _answer(self, question: str, top_k: int | None, filters: Filters | None
                 ) -> tuple[list[Passage], list[Answer], bool]:
         passages = self.search(question, top_k, filters)
-        answers = merge_answers(self.reader.read(question, passages)) if passages else []
+        answers = merge_answers(self.reader.read(question, passages), self.fuller_form_share) if passages else []
         no_answer = not answers or answers[0].score < self.no_answer_threshold
         return passages, answers, no_answer
 

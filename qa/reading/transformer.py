@@ -73,7 +73,8 @@ class TransformerReader:
     the window size and stride the model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
     becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
     fitted on held-out questions), its ``no_answer_threshold`` on that
-    scale and ``normalize``; arguments given here win over it.
+    scale, the ``fuller_form_share`` the pipeline merges answers with (chosen on the same scale,
+    see ``qa.answering.pipeline.merge_answers``) and ``normalize``; arguments given here win over it.
 
     ``backend`` runs the model with PyTorch (``torch``) or with ONNX Runtime
     (``onnx``: fp32; ``onnx-int8``: weights quantised to int8), from a graph
@@ -117,6 +118,8 @@ class TransformerReader:
         self.stride = stride or int(config.get("stride", 128))
         threshold = config.get("no_answer_threshold")
         self.threshold: float | None = float(threshold) if threshold is not None else None
+        share = config.get("fuller_form_share")
+        self.fuller_form_share: float | None = float(share) if share is not None else None
         calibration = config.get("calibration") if calibrated else None
         self.calibration: tuple[float, float] | None = (
             (float(calibration["a"]), float(calibration["b"])) if calibration else None)

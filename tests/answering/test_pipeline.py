@@ -54,6 +54,19 @@ def test_a_fuller_name_leads_when_scored_close_to_the_best():
     assert [m.text for m in merge_answers([surname, doubtful])] == ["Baker"]
 
 
+@pytest.mark.unit
+def test_the_fuller_form_share_is_the_readers_when_it_has_one(tmp_path):
+    surname = Answer.in_passage(passage("a#0", "Baker is a delight."), 0, 5, 0.8)
+    full = Answer.in_passage(passage("b#0", "It stars Josephine Baker."), 9, 24, 0.5)
+    assert [m.text for m in merge_answers([surname, full], fuller_form_share=0.7)] == ["Baker"]
+    assert [m.text for m in merge_answers([surname, full], fuller_form_share=0.6)] == ["Josephine Baker"]
+    settings = Settings(index_dir=tmp_path / "index")  # never opened: the share is the reader's business
+    assert Pipeline(settings, reader=NameReader()).fuller_form_share == 0.5
+    strict = NameReader()
+    strict.fuller_form_share = 1.0
+    assert Pipeline(settings, reader=strict).fuller_form_share == 1.0
+
+
 def test_ask_returns_answers_with_document_offsets(shipped_settings):
     pipeline = Pipeline(shipped_settings, reader=NameReader())
     result = pipeline.ask("who plays Sera?", filters={"film": "Leaving Las Vegas"})
