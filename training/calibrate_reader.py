@@ -5,8 +5,11 @@
 1. Every ``dev`` question of the natural sets (``benchmarks/natural/``: documents end to end, IMDB in
    reading mode) is answered with the uncalibrated model (``benchmarks/reader_bench.py`` does the
    answering).
-2. Platt scaling: ``P(right) = sigmoid(a * logit(raw score) + b)``, where an answer is *right* when its
-   F1 against the gold answers is at least 0.5 (an answer to a question that has none is wrong).
+2. Beta calibration (Kull, Silva Filho and Flach, 2017): ``P(right) = sigmoid(a * ln p - b * ln(1 - p)
+   + c)`` for a raw score ``p``, where an answer is *right* when its F1 against the gold answers is at
+   least 0.5 (an answer to a question that has none is wrong). It has one parameter more than Platt
+   scaling (``a == b``), which on these questions left the middle scores too high and the top ones too
+   low (natural dev ECE 0.080 fitted, 0.124 in two-fold cross-validation, against 0.036 and 0.091).
    The two sets weigh the same in the fit. Only the questions people type about films are fitted
    on: a probability is only right for the kind of question it was measured on, and SQuADShifts'
    questions, written by people looking at the paragraph, are answered right far more often at
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reader_bench import Record, collect, f1_at, load_reader, report  # noqa: E402
-from qa.reading.transformer import platt, reader_config  # noqa: E402
+from qa.reading.transformer import calibrate, reader_config  # noqa: E402
 
 CALIBRATION_SETS = ("documents", "imdb")
 REPORT_SETS = ("documents", "imdb", "films", "squadshifts")
@@ -55,24 +57,37 @@ def is_right(r: Record) -> bool:
     return r.answerable and r.f1 >= RIGHT_F1
 
 
-def fit_platt(records: Sequence[Record]) -> dict[str, float]:
-    """Platt scaling fitted on the records that have a span, each set weighing the same."""
+def fit_calibration(records: Sequence[Record]) -> dict[str, float]:
+    """Beta calibration (``qa.reading.transformer.calibrate``) fitted on the records that have a span,
+    each set weighing the same: a logistic regression of *right* on ``ln p`` and ``-ln(1 - p)``.
+
+    A coefficient that comes out negative would make the score fall as ``p`` rises; as in the
+    authors' ``betacal``, it is then held at 0 and the other refitted."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     rows = [r for r in records if r.text is not None and r.score > 0]
     per_set = {s: sum(r.set == s for r in rows) for s in {r.set for r in rows}}
-    x = np.array([[math.log(max(r.score, 1e-6) / max(1 - r.score, 1e-6))] for r in rows])
+    p = np.clip(np.array([r.score for r in rows]), 1e-6, 1 - 1e-6)
+    x = np.stack([np.log(p), -np.log(1 - p)], axis=1)
     y = np.array([int(is_right(r)) for r in rows])
     w = np.array([1.0 / per_set[r.set] for r in rows])
-    clf = LogisticRegression(C=1e4).fit(x, y, sample_weight=w * len(rows) / w.sum())
-    return {"a": round(float(clf.coef_[0][0]), 6), "b": round(float(clf.intercept_[0]), 6)}
+    w = w * len(rows) / w.sum()
+    clf = LogisticRegression(C=1e4).fit(x, y, sample_weight=w)
+    coef = [float(v) for v in clf.coef_[0]]
+    if min(coef) < 0:
+        keep = int(coef[1] > coef[0])
+        clf = LogisticRegression(C=1e4).fit(x[:, [keep]], y, sample_weight=w)
+        coef = [0.0, 0.0]
+        coef[keep] = max(0.0, float(clf.coef_[0][0]))
+    return {"a": round(coef[0], 6), "b": round(coef[1], 6), "c": round(float(clf.intercept_[0]), 6)}
 
 
 def calibrated(records: Sequence[Record], calibration: dict[str, float]) -> list[Record]:
     from dataclasses import replace
 
-    return [replace(r, score=platt(r.score, calibration["a"], calibration["b"])) for r in records]
+    return [replace(r, score=calibrate(r.score, calibration["a"], calibration["b"], calibration["c"]))
+            for r in records]
 
 
 def choose_threshold(records: Sequence[Record]) -> float:
@@ -156,10 +171,11 @@ def main() -> None:
 
     reader = load_reader(args.model, args.backend, calibrated=False, null_margin=args.null_margin)
     raw = collect(reader, CALIBRATION_SETS, "dev", args.limit)
-    calibration = fit_platt(raw)
-    reader.calibration = (calibration["a"], calibration["b"])  # from here on the reader answers as it will ship
+    calibration = fit_calibration(raw)
+    # from here on the reader answers as it will ship
+    reader.calibration = (calibration["a"], calibration["b"], calibration["c"])
     share, threshold, dev = choose_share_and_threshold(reader, raw, calibration, args.limit)
-    print(f"calibration a={calibration['a']} b={calibration['b']}; fuller-form share {share}; "
+    print(f"calibration a={calibration['a']} b={calibration['b']} c={calibration['c']}; fuller-form share {share}; "
           f"no-answer threshold {threshold}")
     natural = list(dev)
     if args.dev_only:

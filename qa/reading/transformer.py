@@ -70,9 +70,9 @@ class TransformerReader:
 
     A ``reader.json`` beside the weights (written by
     ``training/train_reader.py`` and ``training/calibrate_reader.py``) may give
-    the window size and stride the model was trained with, a Platt ``calibration`` (``a``, ``b``: the score
-    becomes ``sigmoid(a * logit(p) + b)``, the chance that the span is right,
-    fitted on held-out questions), its ``no_answer_threshold`` on that
+    the window size and stride the model was trained with, a ``calibration`` (``a``, ``b``, ``c``: the
+    score becomes ``sigmoid(a * ln p - b * ln(1 - p) + c)``, the chance that the span is right,
+    fitted on held-out questions; see ``calibrate``), its ``no_answer_threshold`` on that
     scale, the ``fuller_form_share`` the pipeline merges answers with (chosen on the same scale,
     see ``qa.answering.pipeline.merge_answers``) and ``normalize``; arguments given here win over it.
 
@@ -120,9 +120,8 @@ class TransformerReader:
         self.threshold: float | None = float(threshold) if threshold is not None else None
         share = config.get("fuller_form_share")
         self.fuller_form_share: float | None = float(share) if share is not None else None
-        calibration = config.get("calibration") if calibrated else None
-        self.calibration: tuple[float, float] | None = (
-            (float(calibration["a"]), float(calibration["b"])) if calibration else None)
+        self.calibration: tuple[float, float, float] | None = (
+            calibration_of(config) if calibrated else None)
         self.batch_size = batch_size
         self.max_answer_tokens = max_answer_tokens
         self.top_n = top_n
@@ -303,7 +302,7 @@ class TransformerReader:
         return answers
 
     def _calibrate(self, p: float) -> float:
-        return p if self.calibration is None else platt(p, *self.calibration)
+        return p if self.calibration is None else calibrate(p, *self.calibration)
 
 
 def onnx_logits(session: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,12 +314,29 @@ def onnx_logits(session: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
     return torch.from_numpy(start), torch.from_numpy(end)
 
 
-def platt(p: float, a: float, b: float) -> float:
-    """Platt scaling of a probability: ``sigmoid(a * logit(p) + b)``; 0 stays 0 (no span)."""
+def calibrate(p: float, a: float, b: float, c: float) -> float:
+    """Beta calibration of a probability (Kull, Silva Filho and Flach, 2017):
+    ``sigmoid(a * ln p - b * ln(1 - p) + c)``; 0 stays 0 (no span).
+
+    With ``a, b >= 0`` it rises with ``p``, so answers keep their order. Platt
+    scaling, ``sigmoid(a * logit(p) + c)``, is the case ``a == b``."""
     if p <= 0.0:
         return 0.0
-    z = math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
-    return 1.0 / (1.0 + math.exp(-(a * z + b)))
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return 1.0 / (1.0 + math.exp(-(a * math.log(p) - b * math.log(1.0 - p) + c)))
+
+
+def calibration_of(config: dict[str, Any]) -> tuple[float, float, float] | None:
+    """``(a, b, c)`` of ``calibrate`` from a ``reader.json``; None when it has no calibration.
+
+    Older files hold Platt scaling as ``{"a", "b"}`` (``sigmoid(a * logit(p) + b)``): that is
+    ``(a, a, b)``."""
+    calibration = config.get("calibration")
+    if not calibration:
+        return None
+    if "c" not in calibration:
+        return float(calibration["a"]), float(calibration["a"]), float(calibration["b"])
+    return float(calibration["a"]), float(calibration["b"]), float(calibration["c"])
 
 
 def reader_config(folder: Path) -> dict[str, Any]:

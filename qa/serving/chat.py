@@ -40,9 +40,10 @@ SUGGESTIONS_FILE = WEB_DIR / "suggestions.json"
 SUGGESTIONS_SHOWN = 4
 MAX_CARRIED_TURNS = MAX_HISTORY_TURNS  # same bound as the API's history
 
-# Confidence in words, from the answer's score in [0, 1]: the one place the thresholds live
-# (the page's JavaScript receives them from the template).
-CONFIDENCE = ((0.7, "confident"), (0.45, "likely"), (0.0, "unsure"))
+# Confidence in words, from the answer's score in [0, 1], the chance that it is right: "unsure"
+# where it is right less than 60% of the time (the span model's answers score 0.4 and up), "confident"
+# from 80%. The one place the thresholds live (the page's JavaScript receives them from the template).
+CONFIDENCE = ((0.8, "confident"), (0.6, "likely"), (0.0, "unsure"))
 
 def confidence_word(score: float) -> str:
     return next(word for threshold, word in CONFIDENCE if score >= threshold)

@@ -51,8 +51,10 @@ def pipeline(shipped_settings: Settings) -> Pipeline:
 
 def test_the_shipped_span_model_carries_its_calibration_and_threshold() -> None:
     config = json.loads((SPAN_MODEL_PATH / "reader.json").read_text())
-    assert set(config["calibration"]) == {"a", "b"} and config["calibration"]["a"] > 0
+    calibration = config["calibration"]
+    assert set(calibration) == {"a", "b", "c"} and min(calibration["a"], calibration["b"]) >= 0 < calibration["b"]
     assert 0.0 < config["no_answer_threshold"] < 1.0
+    assert 0.0 < config["fuller_form_share"] <= 1.0
     assert config["max_length"] > config["stride"] > 0
 
 

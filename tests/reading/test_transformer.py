@@ -322,3 +322,23 @@ def test_the_passage_prior_favours_the_passage_retrieval_ranked_higher(model_pat
     level = [replace(p, score=0.7) for p in twins]
     assert ([a.score for a in TransformerReader(model_path, normalize="question", passage_prior=3.0).read(QUESTION, level)]
             == pytest.approx([a.score for a in even]))
+
+
+def test_beta_calibration_keeps_the_order_of_answers_and_zero_for_no_span() -> None:
+    from qa.reading.transformer import calibrate
+
+    raw = [0.001, 0.05, 0.2, 0.5, 0.8, 0.99]
+    scores = [calibrate(p, 0.06, 1.35, 0.3) for p in raw]
+    assert scores == sorted(scores) and all(0.0 < s < 1.0 for s in scores)
+    assert calibrate(0.0, 0.06, 1.35, 0.3) == 0.0
+
+
+def test_a_platt_calibration_in_an_older_reader_json_reads_as_its_beta_form() -> None:
+    from qa.reading.transformer import calibrate, calibration_of
+
+    old = calibration_of({"calibration": {"a": 0.5, "b": 1.4}})
+    assert old == (0.5, 0.5, 1.4)
+    z = math.log(0.3 / 0.7)
+    assert calibrate(0.3, *old) == pytest.approx(1 / (1 + math.exp(-(0.5 * z + 1.4))))
+    assert calibration_of({"calibration": {"a": 0.1, "b": 1.2, "c": 0.3}}) == (0.1, 1.2, 0.3)
+    assert calibration_of({}) is None

@@ -330,12 +330,12 @@ def test_page_without_an_index_still_renders_and_says_why(tmp_path):
 @pytest.mark.unit
 def test_confidence_words_follow_the_thresholds():
     assert [w for _, w in CONFIDENCE] == ["confident", "likely", "unsure"]
-    assert confidence_word(0.95) == confidence_word(0.7) == "confident"
-    assert confidence_word(0.69) == confidence_word(0.45) == "likely"
-    assert confidence_word(0.44) == confidence_word(0.0) == "unsure"
+    assert confidence_word(0.95) == confidence_word(0.8) == "confident"
+    assert confidence_word(0.79) == confidence_word(0.6) == "likely"
+    assert confidence_word(0.59) == confidence_word(0.0) == "unsure"
     # the page's script reads the same thresholds from the page
     html = TestClient(create_app(Settings(), SimpleNamespace(store=FakeStore()))).get("/").text
-    assert 'data-confidence="[[0.7, &#34;confident&#34;], [0.45, &#34;likely&#34;], [0.0, &#34;unsure&#34;]]"' in html
+    assert 'data-confidence="[[0.8, &#34;confident&#34;], [0.6, &#34;likely&#34;], [0.0, &#34;unsure&#34;]]"' in html
 
 
 def test_every_suggested_question_is_answered_by_the_shipped_reviews(shipped_settings):
