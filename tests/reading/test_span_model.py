@@ -34,13 +34,19 @@ DECLINED = [
     "how does brett die in alien?",
     "what was casablanca's budget",
     "how much did the godfather make at the box office",
-    "is there a sequel to the godfather",  # yes/no, no span (wrong until round 4 of the film questions)
 ]
 # known wrong answers of the shipped model (docs/reader.md, "Known answers end to end"): strict, so
 # that a model that gets them right fails here and they move up into ANSWERED
 KNOWN_WRONG = [
     ("Who directed The Godfather?", "Francis Ford Coppola"),  # "Gordon Willis", the cinematographer
     ("Who plays Michael Corleone?", "Al Pacino"),  # "Marlon Brando", named first in the sentence
+]
+# known answers to questions no review answers; strict too, so that a model that declines them moves them
+# up into DECLINED
+KNOWN_ANSWERED = [
+    # yes/no, no span: declined from round 4 of the film questions to the 2026-12-07 weights; the
+    # 2026-12-08 average answers "adapted from Mario Puzo's best-selling 1969 novel" at 0.45
+    "is there a sequel to the godfather",
 ]
 
 
@@ -88,8 +94,18 @@ def test_known_wrong_answers_are_still_wrong(pipeline: Pipeline, question: str, 
     assert_answered(pipeline, question, expected)
 
 
-@pytest.mark.parametrize("question", DECLINED)
-def test_questions_no_review_answers_are_declined(pipeline: Pipeline, question: str) -> None:
+def assert_declined(pipeline: Pipeline, question: str) -> None:
     result = pipeline.ask(question)
     assert result.no_answer, f"{question!r}: answered {result.answers[0].text!r} ({result.answers[0].score:.2f})"
     assert result.passages  # the closest passages are still shown
+
+
+@pytest.mark.parametrize("question", DECLINED)
+def test_questions_no_review_answers_are_declined(pipeline: Pipeline, question: str) -> None:
+    assert_declined(pipeline, question)
+
+
+@pytest.mark.parametrize("question", KNOWN_ANSWERED)
+@pytest.mark.xfail(strict=True, reason="a known answer to a question no review answers (docs/reader.md)")
+def test_known_answered_questions_are_still_answered(pipeline: Pipeline, question: str) -> None:
+    assert_declined(pipeline, question)
