@@ -114,14 +114,17 @@ class Pipeline:
         """The configured threshold, else the reader's learned one (else 0.3)."""
         if self.settings.no_answer_threshold is not None:
             return self.settings.no_answer_threshold
-        learned = getattr(self.reader, "threshold", None)
-        return float(learned) if learned is not None else DEFAULT_NO_ANSWER_THRESHOLD
+        return self._learned("threshold", DEFAULT_NO_ANSWER_THRESHOLD)
 
     @property
     def fuller_form_share(self) -> float:
         """How close a fuller form must score to the lead to take its place (the reader's, else 0.5)."""
-        learned = getattr(self.reader, "fuller_form_share", None)
-        return float(learned) if learned is not None else DEFAULT_FULLER_FORM_SHARE
+        return self._learned("fuller_form_share", DEFAULT_FULLER_FORM_SHARE)
+
+    def _learned(self, name: str, default: float) -> float:
+        """The reader's own value of ``name`` (chosen with its calibration), else ``default``."""
+        learned = getattr(self.reader, name, None)
+        return float(learned) if learned is not None else default
 
     def embed(self, texts: list[str]):
         return embedder_for(self.settings).encode(texts)

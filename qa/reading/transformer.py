@@ -116,10 +116,8 @@ class TransformerReader:
         config = reader_config(Path(model_path))
         self.max_length = max_length or int(config.get("max_length", 384))
         self.stride = stride or int(config.get("stride", 128))
-        threshold = config.get("no_answer_threshold")
-        self.threshold: float | None = float(threshold) if threshold is not None else None
-        share = config.get("fuller_form_share")
-        self.fuller_form_share: float | None = float(share) if share is not None else None
+        self.threshold = _optional_float(config, "no_answer_threshold")
+        self.fuller_form_share = _optional_float(config, "fuller_form_share")
         self.calibration: tuple[float, float, float] | None = (
             calibration_of(config) if calibrated else None)
         self.batch_size = batch_size
@@ -337,6 +335,11 @@ def calibration_of(config: dict[str, Any]) -> tuple[float, float, float] | None:
     if "c" not in calibration:
         return float(calibration["a"]), float(calibration["a"]), float(calibration["b"])
     return float(calibration["a"]), float(calibration["b"]), float(calibration["c"])
+
+
+def _optional_float(config: dict[str, Any], key: str) -> float | None:
+    value = config.get(key)
+    return float(value) if value is not None else None
 
 
 def reader_config(folder: Path) -> dict[str, Any]:
